@@ -1,0 +1,27 @@
+//! `orrery-local`: every HTTP function's router merged into one server, every queue consumer
+//! running as an in-process worker, all on the embedded store. Requests behave exactly as on
+//! Lambda because they run the same routers and handlers.
+
+use std::sync::Arc;
+
+use axum::Router;
+use orrery::App;
+use orrery::consumer::{WorkerSettings, spawn_worker};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Every function's routes, with the platform layers, as one router.
+pub fn router(app: App) -> Router {
+    let routes = Router::new().merge(orrery_health::router(app.clone()));
+    orrery::http::platform_layers(routes, app.config.max_body_bytes)
+}
+
+/// Starts one worker per queue consumer; they stop when `shutdown` turns true.
+pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    vec![spawn_worker(
+        Arc::new(orrery_events::EventsConsumer::new(app.clone())),
+        app.queues.events.main.clone(),
+        WorkerSettings::default(),
+        shutdown,
+    )]
+}

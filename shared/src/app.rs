@@ -1,0 +1,133 @@
+//! `App`: the one state struct, built once per cold start (Lambda) or once per process
+//! (`orrery-local`), and cloned cheaply into every handler.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{AwsResources, Config, ConfigError};
+use crate::embedded::{DeadLetterPolicy, EmbeddedDb, EmbeddedQueue, EmbeddedStore};
+use crate::events::EventPublisher;
+use crate::queue::sqs::SqsQueue;
+use crate::queue::{Queue, QueuePair};
+use crate::secrets::{AwsSecrets, CachedSecrets, FileSecrets, Secrets};
+use crate::store::Store;
+use crate::store::dynamo::DynamoStore;
+
+/// How many receives before a message goes to its dead-letter queue (matches `template.yaml`).
+pub const EVENTS_MAX_RECEIVES: u32 = 5;
+
+#[derive(Clone)]
+pub struct Queues {
+    /// Domain events, consumed by the `events` function.
+    pub events: QueuePair,
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub queues: Queues,
+    pub secrets: Arc<CachedSecrets>,
+    pub events: EventPublisher,
+    /// `dynamodb` or `embedded`, for `/health`.
+    pub backend: &'static str,
+    /// Set when the embedded engine backs this app (for stats and tests).
+    pub embedded: Option<EmbeddedDb>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the data directory: {0}")]
+    Storage(String),
+}
+
+impl App {
+    pub fn from_parts(
+        config: Config,
+        store: Arc<dyn Store>,
+        queues: Queues,
+        secrets: Arc<dyn Secrets>,
+        embedded: Option<EmbeddedDb>,
+    ) -> Self {
+        let ttl = config.secret_cache_ttl;
+        Self {
+            backend: store.backend(),
+            events: EventPublisher::new(queues.events.main.clone()),
+            config: Arc::new(config),
+            store,
+            queues,
+            secrets: Arc::new(CachedSecrets::new(secrets, ttl)),
+            embedded,
+        }
+    }
+
+    /// The Lambda runtime: every resource from the environment, the SDK clients from one
+    /// `aws_config` load (which honours `AWS_ENDPOINT_URL`, how tests reach the emulator).
+    pub async fn from_env_aws() -> Result<Self, StartupError> {
+        let config = Config::from_env()?;
+        let resources = AwsResources::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::aws(config, &resources, &sdk))
+    }
+
+    pub fn aws(config: Config, resources: &AwsResources, sdk: &aws_config::SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let queue = |url: &str| -> Arc<dyn Queue> { Arc::new(SqsQueue::new(sqs.clone(), url)) };
+        let queues = Queues {
+            events: QueuePair {
+                main: queue(&resources.events_queue_url),
+                dead_letters: queue(&resources.events_dlq_url),
+            },
+        };
+        Self::from_parts(
+            config,
+            Arc::new(DynamoStore::new(dynamodb, resources.tables.clone())),
+            queues,
+            Arc::new(AwsSecrets::new(secrets)),
+            None,
+        )
+    }
+
+    /// The local runtime: one database file and a secrets folder under `data_dir`.
+    pub fn embedded(config: Config, data_dir: &Path) -> Result<Self, StartupError> {
+        let db = EmbeddedDb::open(&data_dir.join("orrery.redb"))
+            .map_err(|err| StartupError::Storage(err.to_string()))?;
+        Ok(Self::embedded_with(
+            config,
+            db,
+            Arc::new(FileSecrets::new(data_dir.join("secrets"))),
+        ))
+    }
+
+    pub fn embedded_with(config: Config, db: EmbeddedDb, secrets: Arc<dyn Secrets>) -> Self {
+        let queues = Queues {
+            events: embedded_pair(&db, "events", EVENTS_MAX_RECEIVES),
+        };
+        Self::from_parts(
+            config,
+            Arc::new(EmbeddedStore::new(db.clone())),
+            queues,
+            secrets,
+            Some(db),
+        )
+    }
+}
+
+fn embedded_pair(db: &EmbeddedDb, name: &str, max_receives: u32) -> QueuePair {
+    let dead_name = format!("{name}-dlq");
+    QueuePair {
+        main: Arc::new(EmbeddedQueue::new(
+            db.clone(),
+            name,
+            Some(DeadLetterPolicy {
+                queue: dead_name.clone(),
+                max_receives,
+            }),
+        )),
+        dead_letters: Arc::new(EmbeddedQueue::new(db.clone(), dead_name, None)),
+    }
+}

@@ -1,0 +1,127 @@
+//! Typed configuration from environment variables, read once per cold start. A bad or missing
+//! variable is an error that names it.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::store::dynamo::TableNames;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("configuration variable {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+/// Reads `variable`, falling back to `default` when unset or empty.
+pub fn env_or<T: FromStr>(variable: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(variable) {
+        Ok(text) if !text.trim().is_empty() => {
+            text.trim().parse().map_err(|err: T::Err| ConfigError {
+                variable,
+                reason: format!("cannot parse {text:?}: {err}"),
+            })
+        }
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError {
+            variable,
+            reason: "is not valid UTF-8".into(),
+        }),
+    }
+}
+
+/// Reads a required variable.
+pub fn env_required(variable: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(variable) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+        _ => Err(ConfigError {
+            variable,
+            reason: "is required and not set".into(),
+        }),
+    }
+}
+
+/// Settings shared by both runtimes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub max_body_bytes: usize,
+    pub secret_cache_ttl: Duration,
+    /// Secret id of the admin key (Secrets Manager name/ARN, or file name locally).
+    pub admin_key_secret: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
+            secret_cache_ttl: Duration::from_secs(300),
+            admin_key_secret: "orrery-admin-key".into(),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Config::default();
+        let max_body_bytes = env_or("ORRERY_MAX_BODY_BYTES", defaults.max_body_bytes)?;
+        if !(1024..=6 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError {
+                variable: "ORRERY_MAX_BODY_BYTES",
+                reason: "must be between 1024 and 6291456 (Lambda's payload limit)".into(),
+            });
+        }
+        Ok(Self {
+            max_body_bytes,
+            secret_cache_ttl: Duration::from_secs(env_or("ORRERY_SECRET_CACHE_SECONDS", 300u64)?),
+            admin_key_secret: env_or("ORRERY_ADMIN_KEY_SECRET", defaults.admin_key_secret)?,
+        })
+    }
+}
+
+/// Where the AWS resources are; set by `template.yaml` on every function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsResources {
+    pub tables: TableNames,
+    pub events_queue_url: String,
+    pub events_dlq_url: String,
+}
+
+impl AwsResources {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: TableNames {
+                entities: env_required("ORRERY_ENTITIES_TABLE")?,
+                counters: env_required("ORRERY_COUNTERS_TABLE")?,
+                logs: env_required("ORRERY_LOGS_TABLE")?,
+            },
+            events_queue_url: env_required("ORRERY_EVENTS_QUEUE_URL")?,
+            events_dlq_url: env_required("ORRERY_EVENTS_DLQ_URL")?,
+        })
+    }
+}
+
+/// Settings of `orrery-local`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    pub data_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_the_variable() {
+        // A variable no other test touches, so setting it cannot race.
+        // SAFETY-free: std::env::set_var is unsafe in edition 2024; use a name that is never set.
+        let err = env_or::<u64>("ORRERY_TEST_UNSET_VARIABLE", 7).expect("default");
+        assert_eq!(err, 7);
+        let missing = env_required("ORRERY_TEST_UNSET_VARIABLE").expect_err("missing");
+        assert_eq!(missing.variable, "ORRERY_TEST_UNSET_VARIABLE");
+        assert!(missing.to_string().contains("ORRERY_TEST_UNSET_VARIABLE"));
+    }
+}

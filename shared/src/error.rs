@@ -1,0 +1,235 @@
+//! The one error type of the HTTP surface, rendered once as RFC 9457 `application/problem+json`.
+//! 5xx bodies say nothing internal: the detail goes to the log, inside the request's span (which
+//! carries the request id that is also in the response's `x-request-id`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::queue::QueueError;
+use crate::secrets::SecretError;
+use crate::store::StoreError;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+const PROBLEM_BASE: &str = "https://orrery.dev/problems/";
+
+/// One invalid input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Dotted path of the field in the request (`datetime`, `options.orbs.trine`, `cursor`).
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    #[error("rate limited: {detail}")]
+    RateLimited {
+        detail: String,
+        retry_after_seconds: u64,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        ApiError::Internal(err.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::Validation(_) => ("validation-error", "Invalid request"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Internal(_) => ("internal-error", "Internal server error"),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        let detail = match self {
+            ApiError::BadRequest(d)
+            | ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d)
+            | ApiError::NotFound(d)
+            | ApiError::Conflict(d)
+            | ApiError::UnsupportedMediaType(d) => d.clone(),
+            ApiError::MethodNotAllowed => "This method is not supported on this resource.".into(),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("The request body exceeds the limit of {limit} bytes.")
+            }
+            ApiError::Validation(errors) if errors.len() == 1 => {
+                format!("{}: {}", errors[0].field, errors[0].message)
+            }
+            ApiError::Validation(errors) => format!("{} fields are invalid.", errors.len()),
+            ApiError::RateLimited { detail, .. } => detail.clone(),
+            ApiError::Internal(_) => {
+                "The server failed to handle the request; it has been logged.".into()
+            }
+        };
+        Problem {
+            kind: format!("{PROBLEM_BASE}{slug}"),
+            title,
+            status: self.status().as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "request failed");
+        }
+        let problem = self.problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
+        match &self {
+            ApiError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"orrery\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => {
+                ApiError::Conflict("The resource was changed by another request; retry.".into())
+            }
+            StoreError::InvalidCursor => {
+                ApiError::validation("cursor", "is not a cursor returned by this list")
+            }
+            StoreError::ItemTooLarge { limit, .. } => ApiError::PayloadTooLarge { limit },
+            other @ (StoreError::LimitExceeded { .. }
+            | StoreError::Invalid(_)
+            | StoreError::Backend(_)) => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+impl From<SecretError> for ApiError {
+    fn from(err: SecretError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let problem = ApiError::internal("table orrery-entities unreachable").problem();
+        assert_eq!(problem.status, 500);
+        assert!(!problem.detail.contains("orrery-entities"));
+    }
+
+    #[test]
+    fn validation_problems_name_fields() {
+        let problem = ApiError::validation("latitude", "must be within -90..=90").problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(
+            problem.errors,
+            vec![FieldError::new("latitude", "must be within -90..=90")]
+        );
+        let body = serde_json::to_value(&problem).expect("serialises");
+        assert_eq!(body["type"], "https://orrery.dev/problems/validation-error");
+    }
+}

@@ -1,0 +1,134 @@
+//! Domain events: one envelope, published once per event from the request path (one queue send);
+//! fan-out to webhooks and connections happens in the `events` consumer.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::queue::{OutgoingMessage, Queue, QueueError};
+use crate::{clock, ids};
+
+/// Every event type the platform emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "chart.calculated")]
+    ChartCalculated,
+    #[serde(rename = "chart.saved")]
+    ChartSaved,
+    #[serde(rename = "reading.generated")]
+    ReadingGenerated,
+    #[serde(rename = "key.created")]
+    KeyCreated,
+    #[serde(rename = "key.revoked")]
+    KeyRevoked,
+    #[serde(rename = "webhook.test")]
+    WebhookTest,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::ChartCalculated,
+        EventType::ChartSaved,
+        EventType::ReadingGenerated,
+        EventType::KeyCreated,
+        EventType::KeyRevoked,
+        EventType::WebhookTest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ChartCalculated => "chart.calculated",
+            EventType::ChartSaved => "chart.saved",
+            EventType::ReadingGenerated => "reading.generated",
+            EventType::KeyCreated => "key.created",
+            EventType::KeyRevoked => "key.revoked",
+            EventType::WebhookTest => "webhook.test",
+        }
+    }
+}
+
+/// The envelope: `{id, type, timestamp, account_id, data}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    #[serde(with = "rfc3339")]
+    pub timestamp: DateTime<Utc>,
+    pub account_id: String,
+    pub data: Value,
+}
+
+impl Event {
+    pub fn new(kind: EventType, account_id: impl Into<String>, data: Value) -> Self {
+        Self {
+            id: ids::new_id("evt"),
+            kind,
+            timestamp: clock::now(),
+            account_id: account_id.into(),
+            data,
+        }
+    }
+}
+
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Publishes events to the events queue.
+#[derive(Clone)]
+pub struct EventPublisher {
+    queue: Arc<dyn Queue>,
+}
+
+impl EventPublisher {
+    pub fn new(queue: Arc<dyn Queue>) -> Self {
+        Self { queue }
+    }
+
+    /// One send per event.
+    #[tracing::instrument(skip_all, fields(event_type = event.kind.as_str(), event_id = %event.id))]
+    pub async fn publish(&self, event: &Event) -> Result<(), QueueError> {
+        let body =
+            serde_json::to_string(event).map_err(|err| QueueError::Invalid(err.to_string()))?;
+        self.queue.send(OutgoingMessage::new(body)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_has_the_documented_shape() {
+        let event = Event::new(
+            EventType::ChartCalculated,
+            "acct_1",
+            serde_json::json!({"chart_id": "c"}),
+        );
+        let json = serde_json::to_value(&event).expect("serialises");
+        assert_eq!(json["type"], "chart.calculated");
+        assert_eq!(json["account_id"], "acct_1");
+        assert!(json["id"].as_str().is_some_and(|id| id.starts_with("evt_")));
+        assert!(json["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+        let back: Event = serde_json::from_value(json).expect("round trips");
+        assert_eq!(back.kind, EventType::ChartCalculated);
+    }
+}

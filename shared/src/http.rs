@@ -1,0 +1,220 @@
+//! HTTP conventions shared by every function: the JSON extractor, request ids, tracing spans,
+//! problem responses for unknown routes, wrong methods, oversized bodies and panics.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::ApiError;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// A JSON request body. Syntax errors are 400 with the line and column; well-formed JSON of the
+/// wrong shape is 422 naming the field; a non-JSON content type is 415; an oversized body is 413.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "Send the body as Content-Type: application/json.".into(),
+            ));
+        }
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(DEFAULT_MAX_BODY_BYTES, |l| l.0);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_rejection(rejection, limit))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, separating syntax errors (400) from shape errors (422 with the field path).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { String::new() } else { path };
+                ApiError::validation(field, strip_position(&inner.to_string()))
+            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::BadRequest(format!(
+                "Malformed JSON at line {}, column {}: {}",
+                inner.line(),
+                inner.column(),
+                strip_position(&inner.to_string())
+            )),
+        }
+    })
+}
+
+/// serde_json appends " at line L column C"; the problem states the position its own way.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(
+            axum::extract::rejection::FailedToBufferBody::LengthLimitError(_),
+        ) => ApiError::PayloadTooLarge { limit },
+        other => ApiError::BadRequest(format!("The request body could not be read: {other}")),
+    }
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The configured body limit, recorded so rejections can state it.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimit(usize);
+
+/// Wraps a router with the platform behaviour every function shares.
+pub fn platform_layers(router: Router, max_body_bytes: usize) -> Router {
+    router
+        .fallback(|| async { ApiError::NotFound("No resource at this path.".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(
+            move |mut req: Request, next: Next| async move {
+                req.extensions_mut().insert(BodyLimit(max_body_bytes));
+                request_span(req, next).await
+            },
+        ))
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}
+
+/// Picks the request id (a sane caller-supplied `x-request-id`, else Lambda's, else a new one),
+/// runs the request inside a span that carries it, and echoes it on the response.
+async fn request_span(mut req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .or_else(|| {
+            req.extensions()
+                .get::<lambda_runtime::Context>()
+                .map(|ctx| ctx.request_id.clone())
+        })
+        .unwrap_or_else(|| crate::ids::new_id("req"));
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        account_id = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "response"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Builds a response body from bytes with a content type (for non-JSON representations).
+pub fn with_content_type(body: impl Into<Body>, content_type: &'static str) -> Response {
+    let mut response = Response::new(body.into());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        name: String,
+        nested: Nested,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        count: u32,
+    }
+
+    #[test]
+    fn syntax_errors_are_400_with_position() {
+        let err = parse_json::<Input>(b"{\n  \"name\": \"x\",\n  oops\n}").expect_err("malformed");
+        let problem = err.problem();
+        assert_eq!(problem.status, 400);
+        assert!(
+            problem.detail.contains("line 3, column 3"),
+            "{}",
+            problem.detail
+        );
+    }
+
+    #[test]
+    fn shape_errors_are_422_naming_the_field() {
+        let err = parse_json::<Input>(br#"{"name": "x", "nested": {"count": -1}}"#)
+            .expect_err("negative");
+        let problem = err.problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.errors[0].field, "nested.count");
+    }
+}

@@ -1,0 +1,19 @@
+//! Orrery core: one domain, two runtimes. Everything a request or message needs lives here;
+//! the function crates only wire it to Lambda or to `orrery-local`.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod consumer;
+pub mod embedded;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod ids;
+pub mod queue;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::{ApiError, FieldError};

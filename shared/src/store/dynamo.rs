@@ -1,0 +1,614 @@
+//! [`Store`] on DynamoDB. Every logical table has the same key schema: `pk` (S) + `sk` (S), a GSI
+//! `gsi1` on `gsi1pk` (S) + `gsi1sk` (S) projecting all attributes, and TTL on `expires_at` (N).
+//! DynamoDB deletes expired items late (up to days), so every read filters them and every
+//! condition treats them as absent.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
+use serde_json::{Map, Number, Value};
+
+use super::{
+    Condition, Increment, IndexKey, Item, Key, Page, Partition, Query, Store, StoreError, Table,
+    WriteOp,
+};
+use crate::clock;
+
+const INDEX_NAME: &str = "gsi1";
+
+/// Physical table names, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub entities: String,
+    pub counters: String,
+    pub logs: String,
+}
+
+impl TableNames {
+    pub fn of(&self, table: Table) -> &str {
+        match table {
+            Table::Entities => &self.entities,
+            Table::Counters => &self.counters,
+            Table::Logs => &self.logs,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+type Attributes = HashMap<String, AttributeValue>;
+
+fn backend<E: std::error::Error + 'static>(err: E) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(err).to_string())
+}
+
+pub fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect()),
+        Value::Object(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+pub fn from_attribute(value: &AttributeValue) -> Result<Value, StoreError> {
+    Ok(match value {
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::N(n) => parse_number(n)?,
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::L(items) => {
+            Value::Array(items.iter().map(from_attribute).collect::<Result<_, _>>()?)
+        }
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), from_attribute(v)?)))
+                .collect::<Result<_, StoreError>>()?,
+        ),
+        other => {
+            return Err(StoreError::Backend(format!(
+                "unsupported attribute type {other:?}"
+            )));
+        }
+    })
+}
+
+fn parse_number(text: &str) -> Result<Value, StoreError> {
+    if let Ok(int) = text.parse::<i64>() {
+        return Ok(Value::from(int));
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
+        .ok_or_else(|| StoreError::Backend(format!("unreadable number {text:?}")))
+}
+
+fn string_attr(attrs: &Attributes, name: &str) -> Option<String> {
+    match attrs.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn key_attributes(key: &Key) -> Attributes {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(key.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+fn item_attributes(item: &Item) -> Attributes {
+    let mut attrs: Attributes = item
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), to_attribute(v)))
+        .collect();
+    attrs.extend(key_attributes(&item.key));
+    if let Some(index) = &item.index {
+        attrs.insert("gsi1pk".into(), AttributeValue::S(index.pk.clone()));
+        attrs.insert("gsi1sk".into(), AttributeValue::S(index.sk.clone()));
+    }
+    if let Some(at) = item.expires_at {
+        attrs.insert("expires_at".into(), AttributeValue::N(at.to_string()));
+    }
+    attrs
+}
+
+fn decode_item(table: Table, mut attrs: Attributes) -> Result<Item, StoreError> {
+    let pk =
+        string_attr(&attrs, "pk").ok_or_else(|| StoreError::Backend("item without pk".into()))?;
+    let sk =
+        string_attr(&attrs, "sk").ok_or_else(|| StoreError::Backend("item without sk".into()))?;
+    let index = match (string_attr(&attrs, "gsi1pk"), string_attr(&attrs, "gsi1sk")) {
+        (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
+        _ => None,
+    };
+    let expires_at = match attrs.get("expires_at") {
+        Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+        _ => None,
+    };
+    for reserved in super::RESERVED_ATTRIBUTES {
+        attrs.remove(reserved);
+    }
+    let attrs = attrs
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), from_attribute(v)?)))
+        .collect::<Result<Map<_, _>, StoreError>>()?;
+    Ok(Item {
+        key: Key::new(table, pk, sk),
+        index,
+        expires_at,
+        attrs,
+    })
+}
+
+/// A condition expression with its placeholders. Expired items count as absent.
+#[derive(Default)]
+struct Expression {
+    text: String,
+    names: HashMap<String, String>,
+    values: Attributes,
+}
+
+const LIVE: &str = "(attribute_not_exists(expires_at) OR expires_at > :now)";
+
+fn condition_expression(condition: &Condition, now: i64) -> Expression {
+    let mut expression = Expression::default();
+    expression
+        .values
+        .insert(":now".into(), AttributeValue::N(now.to_string()));
+    expression.text = match condition {
+        Condition::NotExists => "(attribute_not_exists(pk) OR expires_at <= :now)".into(),
+        Condition::Exists => format!("attribute_exists(pk) AND {LIVE}"),
+        Condition::Equals { field, value } => {
+            expression.names.insert("#field".into(), field.clone());
+            expression
+                .values
+                .insert(":expected".into(), to_attribute(value));
+            format!("#field = :expected AND {LIVE}")
+        }
+    };
+    expression
+}
+
+/// `ADD` with a ceiling: the item must be live (or absent) and leave room for `by`.
+fn increment_expression(increment: &Increment, now: i64) -> Expression {
+    let mut expression = Expression::default();
+    expression
+        .names
+        .insert("#counter".into(), increment.field.clone());
+    expression
+        .values
+        .insert(":by".into(), AttributeValue::N(increment.by.to_string()));
+    expression
+        .values
+        .insert(":now".into(), AttributeValue::N(now.to_string()));
+    let mut text =
+        "(attribute_not_exists(pk) OR attribute_not_exists(expires_at) OR expires_at > :now)"
+            .to_owned();
+    if let Some(ceiling) = increment.ceiling {
+        expression.values.insert(
+            ":room".into(),
+            AttributeValue::N(ceiling.saturating_sub(increment.by).to_string()),
+        );
+        text.push_str(" AND (attribute_not_exists(#counter) OR #counter <= :room)");
+    }
+    expression.text = text;
+    expression
+}
+
+fn update_text(increment: &Increment) -> String {
+    match increment.expires_at {
+        Some(_) => "ADD #counter :by SET expires_at = :expires".into(),
+        None => "ADD #counter :by".into(),
+    }
+}
+
+fn optional_map<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
+    (!map.is_empty()).then_some(map)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    fn table(&self, table: Table) -> &str {
+        self.tables.of(table)
+    }
+
+    async fn read(&self, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.table(key.table))
+            .set_key(Some(key_attributes(key)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(backend)?;
+        match output.item {
+            Some(attrs) => {
+                let item = decode_item(key.table, attrs)?;
+                Ok((!item.is_expired(clock::now_unix())).then_some(item))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// An expired counter cannot be reset by `ADD`, so it is replaced by a fresh item, on the
+    /// condition that it is still the expired one we saw.
+    async fn restart_expired_counter(
+        &self,
+        increment: &Increment,
+        expired_at: i64,
+    ) -> Result<i64, StoreError> {
+        if let Some(ceiling) = increment.ceiling.filter(|ceiling| increment.by > *ceiling) {
+            return Err(StoreError::LimitExceeded {
+                current: 0,
+                ceiling,
+            });
+        }
+        let mut attrs = Map::new();
+        attrs.insert(increment.field.clone(), Value::from(increment.by));
+        let mut item = Item::new(increment.key.clone(), attrs);
+        item.expires_at = increment.expires_at;
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table(increment.key.table))
+            .set_item(Some(item_attributes(&item)))
+            .condition_expression("expires_at = :seen")
+            .expression_attribute_values(":seen", AttributeValue::N(expired_at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(increment.by),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
+            Err(err) => Err(backend(err)),
+        }
+    }
+}
+
+fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        key.validate()?;
+        self.read(key, false).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        item.validate()?;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(self.table(item.key.table))
+            .set_item(Some(item_attributes(&item)));
+        if let Some(condition) = &condition {
+            let expression = condition_expression(condition, clock::now_unix());
+            request = request
+                .condition_expression(expression.text)
+                .set_expression_attribute_names(optional_map(expression.names))
+                .set_expression_attribute_values(optional_map(expression.values));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        key.validate()?;
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(self.table(key.table))
+            .set_key(Some(key_attributes(key)))
+            .return_values(ReturnValue::AllOld);
+        if let Some(condition) = &condition {
+            let expression = condition_expression(condition, clock::now_unix());
+            request = request
+                .condition_expression(expression.text)
+                .set_expression_attribute_names(optional_map(expression.names))
+                .set_expression_attribute_values(optional_map(expression.values));
+        }
+        match request.send().await {
+            Ok(output) => match output.attributes.filter(|attrs| !attrs.is_empty()) {
+                Some(attrs) => {
+                    let item = decode_item(key.table, attrs)?;
+                    Ok((!item.is_expired(clock::now_unix())).then_some(item))
+                }
+                None => Ok(None),
+            },
+            Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
+            Err(err) => Err(backend(err)),
+        }
+    }
+
+    async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
+        super::validate_increment(&increment)?;
+        if let Some(ceiling) = increment.ceiling.filter(|ceiling| increment.by > *ceiling) {
+            return Err(StoreError::LimitExceeded {
+                current: 0,
+                ceiling,
+            });
+        }
+        // The expired-counter restart can race with another restart; a few tries settle it.
+        for _ in 0..3 {
+            let now = clock::now_unix();
+            let mut expression = increment_expression(&increment, now);
+            if let Some(at) = increment.expires_at {
+                expression
+                    .values
+                    .insert(":expires".into(), AttributeValue::N(at.to_string()));
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(self.table(increment.key.table))
+                .set_key(Some(key_attributes(&increment.key)))
+                .update_expression(update_text(&increment))
+                .condition_expression(expression.text)
+                .set_expression_attribute_names(Some(expression.names))
+                .set_expression_attribute_values(Some(expression.values))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            let err = match result {
+                Ok(output) => {
+                    return output
+                        .attributes
+                        .as_ref()
+                        .and_then(|attrs| attrs.get(&increment.field))
+                        .and_then(|value| match value {
+                            AttributeValue::N(n) => n.parse::<i64>().ok(),
+                            _ => None,
+                        })
+                        .ok_or_else(|| {
+                            StoreError::Backend("increment returned no counter value".into())
+                        });
+                }
+                Err(err) => err,
+            };
+            if !matches!(
+                err.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) {
+                return Err(backend(err));
+            }
+            // Refused: either over the ceiling, or the counter item is expired. Look (strongly).
+            let stored = self
+                .client
+                .get_item()
+                .table_name(self.table(increment.key.table))
+                .set_key(Some(key_attributes(&increment.key)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?
+                .item
+                .map(|attrs| decode_item(increment.key.table, attrs))
+                .transpose()?;
+            match stored {
+                Some(item) if item.is_expired(now) => {
+                    match self
+                        .restart_expired_counter(&increment, item.expires_at.unwrap_or_default())
+                        .await
+                    {
+                        Err(StoreError::ConditionFailed) => continue,
+                        other => return other,
+                    }
+                }
+                Some(item) => {
+                    let current = item
+                        .attrs
+                        .get(&increment.field)
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    let ceiling = increment.ceiling.unwrap_or(i64::MAX);
+                    if current.saturating_add(increment.by) > ceiling {
+                        return Err(StoreError::LimitExceeded { current, ceiling });
+                    }
+                    // Someone changed it between our write and our read: try again.
+                }
+                None => {}
+            }
+        }
+        Err(StoreError::Backend(
+            "counter increment did not settle after 3 attempts".into(),
+        ))
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        super::validate_transaction(&ops)?;
+        let now = clock::now_unix();
+        let mut items = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let table = self.table(op.key().table).to_owned();
+            let item = match op {
+                WriteOp::Put { item, condition } => {
+                    let mut put = Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item_attributes(item)));
+                    if let Some(condition) = condition {
+                        let expression = condition_expression(condition, now);
+                        put = put
+                            .condition_expression(expression.text)
+                            .set_expression_attribute_names(optional_map(expression.names))
+                            .set_expression_attribute_values(optional_map(expression.values));
+                    }
+                    TransactWriteItem::builder().put(put.build().map_err(backend)?)
+                }
+                WriteOp::Delete { key, condition } => {
+                    let mut delete = Delete::builder()
+                        .table_name(table)
+                        .set_key(Some(key_attributes(key)));
+                    if let Some(condition) = condition {
+                        let expression = condition_expression(condition, now);
+                        delete = delete
+                            .condition_expression(expression.text)
+                            .set_expression_attribute_names(optional_map(expression.names))
+                            .set_expression_attribute_values(optional_map(expression.values));
+                    }
+                    TransactWriteItem::builder().delete(delete.build().map_err(backend)?)
+                }
+                WriteOp::Check { key, condition } => {
+                    let expression = condition_expression(condition, now);
+                    let check = ConditionCheck::builder()
+                        .table_name(table)
+                        .set_key(Some(key_attributes(key)))
+                        .condition_expression(expression.text)
+                        .set_expression_attribute_names(optional_map(expression.names))
+                        .set_expression_attribute_values(optional_map(expression.values));
+                    TransactWriteItem::builder().condition_check(check.build().map_err(backend)?)
+                }
+                WriteOp::Increment(increment) => {
+                    let mut expression = increment_expression(increment, now);
+                    if let Some(at) = increment.expires_at {
+                        expression
+                            .values
+                            .insert(":expires".into(), AttributeValue::N(at.to_string()));
+                    }
+                    let update = Update::builder()
+                        .table_name(table)
+                        .set_key(Some(key_attributes(&increment.key)))
+                        .update_expression(update_text(increment))
+                        .condition_expression(expression.text)
+                        .set_expression_attribute_names(Some(expression.names))
+                        .set_expression_attribute_values(Some(expression.values));
+                    TransactWriteItem::builder().update(update.build().map_err(backend)?)
+                }
+            };
+            items.push(item.build());
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel)) =
+                    err.as_service_error()
+                {
+                    let failed: Vec<usize> = cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+                        .map(|(position, _)| position)
+                        .collect();
+                    if !failed.is_empty() {
+                        return Err(StoreError::TransactionCanceled { failed });
+                    }
+                }
+                Err(backend(err))
+            }
+        }
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        if query.limit == 0 {
+            return Err(StoreError::Invalid("a query limit is at least 1".into()));
+        }
+        let (key_names, partition_value, index_name) = match &query.partition {
+            Partition::Table(pk) => (("pk", "sk"), pk.clone(), None),
+            Partition::Index(gsi1pk) => (("gsi1pk", "gsi1sk"), gsi1pk.clone(), Some(INDEX_NAME)),
+        };
+        let mut condition = format!("{} = :partition", key_names.0);
+        let mut values: Attributes =
+            HashMap::from([(":partition".to_owned(), AttributeValue::S(partition_value))]);
+        if let Some(prefix) = &query.sk_prefix {
+            condition.push_str(&format!(" AND begins_with({}, :prefix)", key_names.1));
+            values.insert(":prefix".into(), AttributeValue::S(prefix.clone()));
+        }
+        let mut start = query.cursor.as_ref().map(|cursor| {
+            let mut key =
+                key_attributes(&Key::new(query.table, cursor.pk.clone(), cursor.sk.clone()));
+            if let Some(index) = &cursor.index {
+                key.insert("gsi1pk".into(), AttributeValue::S(index.pk.clone()));
+                key.insert("gsi1sk".into(), AttributeValue::S(index.sk.clone()));
+            }
+            key
+        });
+        if matches!(query.partition, Partition::Index(_))
+            && query.cursor.as_ref().is_some_and(|c| c.index.is_none())
+        {
+            return Err(StoreError::InvalidCursor);
+        }
+        // Fetch one more than asked (skipping expired items) to know whether a next page exists.
+        let now = clock::now_unix();
+        let mut items = Vec::new();
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(self.table(query.table))
+                .set_index_name(index_name.map(str::to_owned))
+                .key_condition_expression(&condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(!query.descending)
+                .limit(i32::try_from(query.limit + 1 - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| {
+                    match err
+                        .as_service_error()
+                        .and_then(|e| aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e))
+                    {
+                        Some("ValidationException") if query.cursor.is_some() => {
+                            StoreError::InvalidCursor
+                        }
+                        _ => backend(err),
+                    }
+                })?;
+            for attrs in output.items.unwrap_or_default() {
+                let item = decode_item(query.table, attrs)?;
+                if !item.is_expired(now) {
+                    items.push(item);
+                }
+            }
+            start = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if items.len() > query.limit || start.is_none() {
+                break;
+            }
+        }
+        Ok(Page::from_lookahead(items, &query))
+    }
+
+    fn backend(&self) -> &'static str {
+        "dynamodb"
+    }
+}

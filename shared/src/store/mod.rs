@@ -1,0 +1,521 @@
+//! The document store: the subset of DynamoDB's model that Orrery's access patterns need.
+//!
+//! Items live in one of a few logical [`Table`]s, addressed by a partition key and a sort key,
+//! optionally projected into one secondary index (`gsi1`), optionally expiring. Attributes are a
+//! JSON object whose top-level fields become top-level DynamoDB attributes, so items stay readable
+//! in the console and counters can be updated atomically with `ADD`.
+//!
+//! Two implementations pass the same behavioural suite (`tests/`): [`dynamo::DynamoStore`] and
+//! [`crate::embedded::EmbeddedStore`].
+
+pub mod dynamo;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The logical tables. Each maps to a physical DynamoDB table (named by configuration) or to a
+/// table inside the embedded database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    /// Accounts, API keys, webhooks, batch jobs, saved charts, connections.
+    Entities,
+    /// Quota and usage counters: small, hot, short-lived.
+    Counters,
+    /// Append-mostly records with an expiry: webhook delivery attempts, cache entries.
+    Logs,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::Entities, Table::Counters, Table::Logs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Entities => "entities",
+            Table::Counters => "counters",
+            Table::Logs => "logs",
+        }
+    }
+}
+
+/// Attribute names the store owns; item attributes may not use them.
+pub const RESERVED_ATTRIBUTES: [&str; 5] = ["pk", "sk", "gsi1pk", "gsi1sk", "expires_at"];
+/// DynamoDB's item size limit, enforced by both backends so they behave the same.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's transaction limit is 100; ours is kept small on purpose.
+pub const MAX_TRANSACTION_ITEMS: usize = 25;
+const MAX_PARTITION_KEY_BYTES: usize = 2048;
+const MAX_SORT_KEY_BYTES: usize = 1024;
+
+/// The primary key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Key {
+    pub table: Table,
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(table: Table, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            table,
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        validate_key_part("pk", &self.pk, MAX_PARTITION_KEY_BYTES)?;
+        validate_key_part("sk", &self.sk, MAX_SORT_KEY_BYTES)
+    }
+}
+
+/// The key of an item's projection into the secondary index `gsi1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl IndexKey {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+fn validate_key_part(name: &str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.is_empty() || value.len() > max || value.contains('\0') {
+        return Err(StoreError::Invalid(format!(
+            "{name} must be 1..={max} bytes without NUL characters"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    pub index: Option<IndexKey>,
+    /// Unix seconds after which the item no longer exists for readers.
+    pub expires_at: Option<i64>,
+    pub attrs: Map<String, Value>,
+}
+
+impl Item {
+    pub fn new(key: Key, attrs: Map<String, Value>) -> Self {
+        Self {
+            key,
+            index: None,
+            expires_at: None,
+            attrs,
+        }
+    }
+
+    /// Builds an item from any serialisable struct (which must serialise to a JSON object).
+    pub fn from_serializable<T: Serialize>(key: Key, value: &T) -> Result<Self, StoreError> {
+        match serde_json::to_value(value) {
+            Ok(Value::Object(attrs)) => Ok(Self::new(key, attrs)),
+            Ok(_) => Err(StoreError::Invalid(
+                "item attributes must be a JSON object".into(),
+            )),
+            Err(err) => Err(StoreError::Invalid(format!("item attributes: {err}"))),
+        }
+    }
+
+    pub fn with_index(mut self, index: IndexKey) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    pub fn expiring_at(mut self, unix_seconds: i64) -> Self {
+        self.expires_at = Some(unix_seconds);
+        self
+    }
+
+    /// Deserialises the attributes into a typed value.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(Value::Object(self.attrs.clone())).map_err(|err| {
+            StoreError::Backend(format!("stored item {:?} is malformed: {err}", self.key))
+        })
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        self.key.validate()?;
+        if let Some(index) = &self.index {
+            validate_key_part("gsi1pk", &index.pk, MAX_PARTITION_KEY_BYTES)?;
+            validate_key_part("gsi1sk", &index.sk, MAX_SORT_KEY_BYTES)?;
+        }
+        if let Some(name) = self
+            .attrs
+            .keys()
+            .find(|name| RESERVED_ATTRIBUTES.contains(&name.as_str()))
+        {
+            return Err(StoreError::Invalid(format!(
+                "attribute name {name:?} is reserved"
+            )));
+        }
+        let size = self.key.pk.len()
+            + self.key.sk.len()
+            + self.index.as_ref().map_or(0, |i| i.pk.len() + i.sk.len())
+            + serde_json::to_vec(&self.attrs).map_or(usize::MAX, |v| v.len());
+        if size > MAX_ITEM_BYTES {
+            return Err(StoreError::ItemTooLarge {
+                bytes: size,
+                limit: MAX_ITEM_BYTES,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A precondition on the current state of one item. Expired items count as absent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The item must not exist.
+    NotExists,
+    /// The item must exist.
+    Exists,
+    /// The item must exist and its attribute `field` must equal `value`.
+    Equals { field: String, value: Value },
+}
+
+impl Condition {
+    pub fn equals(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        Condition::Equals {
+            field: field.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Evaluates the condition against the current (unexpired) item, if any.
+    pub fn holds(&self, current: Option<&Item>) -> bool {
+        match (self, current) {
+            (Condition::NotExists, current) => current.is_none(),
+            (Condition::Exists, current) => current.is_some(),
+            (Condition::Equals { .. }, None) => false,
+            (Condition::Equals { field, value }, Some(item)) => {
+                item.attrs.get(field) == Some(value)
+            }
+        }
+    }
+}
+
+/// An atomic increment of an integer attribute, refused when it would pass `ceiling`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Increment {
+    pub key: Key,
+    pub field: String,
+    pub by: i64,
+    /// The largest value the counter may reach; `None` means unbounded.
+    pub ceiling: Option<i64>,
+    /// Expiry set on the counter item (creation or update).
+    pub expires_at: Option<i64>,
+}
+
+/// One write inside a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
+    Increment(Increment),
+}
+
+impl WriteOp {
+    pub fn key(&self) -> &Key {
+        match self {
+            WriteOp::Put { item, .. } => &item.key,
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
+            WriteOp::Increment(increment) => &increment.key,
+        }
+    }
+}
+
+/// Which partition to query: a table's partition key or the secondary index's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Partition {
+    Table(String),
+    Index(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub table: Table,
+    pub partition: Partition,
+    /// Only sort keys starting with this prefix.
+    pub sk_prefix: Option<String>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+    /// Newest (largest sort key) first.
+    pub descending: bool,
+}
+
+impl Query {
+    pub fn partition(table: Table, pk: impl Into<String>) -> Self {
+        Self {
+            table,
+            partition: Partition::Table(pk.into()),
+            sk_prefix: None,
+            limit: 100,
+            cursor: None,
+            descending: false,
+        }
+    }
+
+    pub fn index(table: Table, gsi1pk: impl Into<String>) -> Self {
+        Self {
+            partition: Partition::Index(gsi1pk.into()),
+            ..Self::partition(table, String::new())
+        }
+    }
+
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.sk_prefix = Some(prefix.into());
+        self
+    }
+
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    pub fn after(mut self, cursor: Option<Cursor>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
+    }
+}
+
+/// An opaque pagination position: the last item returned. Both backends encode it the same way,
+/// so a cursor is a stable part of the API (`next_cursor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub pk: String,
+    pub sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexKey>,
+}
+
+impl Cursor {
+    pub fn of(item: &Item, partition: &Partition) -> Self {
+        Self {
+            pk: item.key.pk.clone(),
+            sk: item.key.sk.clone(),
+            index: match partition {
+                Partition::Index(_) => item.index.clone(),
+                Partition::Table(_) => None,
+            },
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    pub fn decode(text: &str) -> Result<Self, StoreError> {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(StoreError::InvalidCursor)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<Cursor>,
+}
+
+impl Page {
+    /// Backends fetch `limit + 1` live items; the extra one only says that a next page exists.
+    pub(crate) fn from_lookahead(mut items: Vec<Item>, query: &Query) -> Self {
+        let next = if items.len() > query.limit {
+            items.truncate(query.limit);
+            items.last().map(|last| Cursor::of(last, &query.partition))
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum StoreError {
+    #[error("the condition on the item was not met")]
+    ConditionFailed,
+    #[error("the counter is at {current}; adding would pass its ceiling of {ceiling}")]
+    LimitExceeded { current: i64, ceiling: i64 },
+    /// Operation indexes whose condition failed; nothing was written.
+    #[error("transaction cancelled: conditions failed for operations {failed:?}")]
+    TransactionCanceled { failed: Vec<usize> },
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
+    #[error("item is {bytes} bytes; the limit is {limit}")]
+    ItemTooLarge { bytes: usize, limit: usize },
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+/// The document store. All reads are eventually consistent unless stated; the conditional
+/// operations are atomic per item (transactions across items).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The item, unless absent or expired.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError>;
+    /// Deletes and returns the previous (unexpired) item, if any.
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError>;
+    /// Adds `by` to an integer attribute, creating the item at 0 first; fails with
+    /// [`StoreError::LimitExceeded`] (changing nothing) when the result would pass the ceiling.
+    /// Returns the new value.
+    async fn increment(&self, increment: Increment) -> Result<i64, StoreError>;
+    /// All or nothing; at most [`MAX_TRANSACTION_ITEMS`] operations on distinct items.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+    /// One page of a partition, in sort-key order (index order for index queries); expired
+    /// items are skipped.
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+    /// The name of the backend, for `/health`.
+    fn backend(&self) -> &'static str;
+}
+
+pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() || ops.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds 1..={MAX_TRANSACTION_ITEMS} operations"
+        )));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for op in ops {
+        if !keys.insert(op.key()) {
+            return Err(StoreError::Invalid(
+                "a transaction may touch each item once".into(),
+            ));
+        }
+        match op {
+            WriteOp::Put { item, .. } => item.validate()?,
+            other => other.key().validate()?,
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_increment(increment: &Increment) -> Result<(), StoreError> {
+    increment.key.validate()?;
+    if RESERVED_ATTRIBUTES.contains(&increment.field.as_str()) {
+        return Err(StoreError::Invalid(format!(
+            "attribute name {:?} is reserved",
+            increment.field
+        )));
+    }
+    Ok(())
+}
+
+/// Applies an increment to the current counter value, honouring the ceiling.
+pub fn next_counter_value(current: i64, increment: &Increment) -> Result<i64, StoreError> {
+    let next = current.saturating_add(increment.by);
+    match increment.ceiling {
+        Some(ceiling) if next > ceiling => Err(StoreError::LimitExceeded { current, ceiling }),
+        _ => Ok(next),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(attrs: Value) -> Item {
+        let Value::Object(attrs) = attrs else {
+            unreachable!()
+        };
+        Item::new(Key::new(Table::Entities, "p", "s"), attrs)
+    }
+
+    #[test]
+    fn conditions_evaluate_against_current_item() {
+        let current = item(json!({"status": "active"}));
+        assert!(Condition::NotExists.holds(None));
+        assert!(!Condition::NotExists.holds(Some(&current)));
+        assert!(Condition::Exists.holds(Some(&current)));
+        assert!(Condition::equals("status", "active").holds(Some(&current)));
+        assert!(!Condition::equals("status", "revoked").holds(Some(&current)));
+        assert!(!Condition::equals("status", "active").holds(None));
+    }
+
+    #[test]
+    fn counter_respects_ceiling() {
+        let inc = Increment {
+            key: Key::new(Table::Counters, "a", "b"),
+            field: "count".into(),
+            by: 1,
+            ceiling: Some(2),
+            expires_at: None,
+        };
+        assert_eq!(next_counter_value(1, &inc), Ok(2));
+        assert_eq!(
+            next_counter_value(2, &inc),
+            Err(StoreError::LimitExceeded {
+                current: 2,
+                ceiling: 2
+            })
+        );
+    }
+
+    #[test]
+    fn items_reject_reserved_names_and_oversize() {
+        assert!(matches!(
+            item(json!({"pk": 1})).validate(),
+            Err(StoreError::Invalid(_))
+        ));
+        let big = "x".repeat(MAX_ITEM_BYTES);
+        assert!(matches!(
+            item(json!({ "blob": big })).validate(),
+            Err(StoreError::ItemTooLarge { .. })
+        ));
+        assert!(item(json!({"ok": true})).validate().is_ok());
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let cursor = Cursor {
+            pk: "p".into(),
+            sk: "s".into(),
+            index: Some(IndexKey::new("g", "h")),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+        assert_eq!(
+            Cursor::decode("not a cursor"),
+            Err(StoreError::InvalidCursor)
+        );
+    }
+}
