@@ -10,10 +10,14 @@ use orrery::consumer::{WorkerSettings, spawn_worker};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Every function's routes, with the platform layers, as one router.
+/// Every function's routes, as one router without the platform layers.
+pub fn routes(app: &App) -> Router {
+    Router::new().merge(orrery_health::router(app.clone()))
+}
+
+/// Every function's routes with the platform layers: what `orrery-local` serves.
 pub fn router(app: App) -> Router {
-    let routes = Router::new().merge(orrery_health::router(app.clone()));
-    orrery::http::platform_layers(routes, app.config.max_body_bytes)
+    orrery::http::platform_layers(routes(&app), app.config.max_body_bytes)
 }
 
 /// Starts one worker per queue consumer; they stop when `shutdown` turns true.

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (a Python venv with moto server and the template
+# linters), starts moto on a free loopback port, runs formatting, lints and every test with the
+# AWS suites pointed at moto, lints template.yaml, and stops moto. Exits non-zero on any failure;
+# nothing is skipped: if moto cannot start, the run fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=".venv"
+TOOLS_STAMP="$VENV/.orrery-tools-v1"
+if [ ! -f "$TOOLS_STAMP" ]; then
+  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  touch "$TOOLS_STAMP"
+fi
+
+# Start moto on a free port and wait until it answers.
+MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+MOTO_LOG=$(mktemp)
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; rm -f "$MOTO_LOG"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$MOTO_PID" 2>/dev/null; then echo "moto server exited:"; cat "$MOTO_LOG"; exit 1; fi
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null || { echo "moto server did not start:"; cat "$MOTO_LOG"; exit 1; }
+echo "==> moto server on 127.0.0.1:$MOTO_PORT"
+export ORRERY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo test"
+cargo test --workspace --locked
+
+echo "==> template lint"
+"$VENV/bin/cfn-lint" template.yaml
+"$VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
+
+echo "==> all checks passed"

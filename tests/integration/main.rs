@@ -1,0 +1,33 @@
+//! One integration binary. Each suite function runs once per backend (see `on_both_backends!`),
+//! so the output lists `…::embedded::name` and `…::moto::name` side by side.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Instantiates `async fn name(backend: TestBackend)` suite functions for both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(orrery_tests::backend(orrery_tests::Backend::Embedded).await).await;
+                }
+            )*
+        }
+        mod moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(orrery_tests::backend(orrery_tests::Backend::Moto).await).await;
+                }
+            )*
+        }
+    };
+}
+
+mod crash;
+mod events;
+mod http;
+mod queue;
+mod secrets;
+mod store;

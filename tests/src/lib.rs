@@ -1,0 +1,350 @@
+//! Test harness: the two backends behind one constructor, and `spawn_app()` serving the real
+//! router on `127.0.0.1:0`.
+//!
+//! The AWS backend talks to moto server at `ORRERY_TEST_MOTO_ENDPOINT`, which the README's test
+//! command starts. Each test provisions its own tables and queues (unique names, the same
+//! definitions as `template.yaml`), so tests run in parallel without resetting moto.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use orrery::App;
+use orrery::config::{AwsResources, Config};
+use orrery::embedded::EmbeddedDb;
+use orrery::secrets::FileSecrets;
+use orrery::store::dynamo::TableNames;
+use tempfile::TempDir;
+
+pub const MOTO_ENDPOINT_VARIABLE: &str = "ORRERY_TEST_MOTO_ENDPOINT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Moto,
+}
+
+/// An `App` on one backend, with whatever keeps that backend alive.
+pub struct TestBackend {
+    pub app: App,
+    pub kind: Backend,
+    pub sdk: Option<aws_config::SdkConfig>,
+    _data_dir: Option<TempDir>,
+}
+
+/// Options the suites vary.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    pub config: Config,
+}
+
+impl TestBackend {
+    /// The embedded backend's data directory.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._data_dir.as_ref().map(TempDir::path)
+    }
+
+    /// Writes a secret straight to the backend, around the app's cache (a rotation elsewhere).
+    pub async fn put_secret_out_of_band(&self, name: &str, value: &str) {
+        use orrery::secrets::{SecretString, Secrets};
+        match self.kind {
+            Backend::Moto => {
+                let client = aws_sdk_secretsmanager::Client::new(self.sdk.as_ref().unwrap());
+                client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Backend::Embedded => {
+                let files = FileSecrets::new(self.data_dir().unwrap().join("secrets"));
+                files.put(name, &SecretString::new(value)).await.unwrap();
+            }
+        }
+    }
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+        }
+    }
+}
+
+pub async fn backend(kind: Backend) -> TestBackend {
+    backend_with(kind, TestOptions::default()).await
+}
+
+pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
+    match kind {
+        Backend::Embedded => {
+            let dir = tempfile::tempdir().expect("temporary data directory");
+            let app = App::embedded(options.config, dir.path()).expect("embedded app");
+            TestBackend {
+                app,
+                kind,
+                sdk: None,
+                _data_dir: Some(dir),
+            }
+        }
+        Backend::Moto => {
+            let sdk = moto_sdk_config().await;
+            let resources = provision(&sdk, &unique_suffix()).await;
+            let app = App::aws(options.config, &resources, &sdk);
+            TestBackend {
+                app,
+                kind,
+                sdk: Some(sdk),
+                _data_dir: None,
+            }
+        }
+    }
+}
+
+/// An embedded app over a file-backed database the caller controls (crash tests reopen it).
+pub fn embedded_at(dir: &std::path::Path) -> App {
+    let db = EmbeddedDb::open(&dir.join("orrery.redb")).expect("open embedded db");
+    App::embedded_with(
+        Config::default(),
+        db,
+        Arc::new(FileSecrets::new(dir.join("secrets"))),
+    )
+}
+
+pub fn moto_endpoint() -> String {
+    std::env::var(MOTO_ENDPOINT_VARIABLE).unwrap_or_else(|_| {
+        panic!(
+            "{MOTO_ENDPOINT_VARIABLE} is not set: run the test command from README.md (scripts/test.sh), \
+             which starts moto server; the AWS suites are never skipped"
+        )
+    })
+}
+
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+pub fn unique_suffix() -> String {
+    orrery::ids::new_id("t").to_ascii_lowercase()
+}
+
+/// Creates the tables, queues and dead-letter queues of one stack, as `template.yaml` does.
+pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResources {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let tables = TableNames {
+        entities: format!("entities-{suffix}"),
+        counters: format!("counters-{suffix}"),
+        logs: format!("logs-{suffix}"),
+    };
+    for name in [&tables.entities, &tables.counters, &tables.logs] {
+        create_table(&dynamodb, name).await;
+    }
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let (events_queue_url, events_dlq_url) = create_queue_pair(
+        &sqs,
+        &format!("events-{suffix}"),
+        orrery::app::EVENTS_MAX_RECEIVES,
+    )
+    .await;
+    AwsResources {
+        tables,
+        events_queue_url,
+        events_dlq_url,
+    }
+}
+
+fn attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap()
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(vec![
+            attribute("pk"),
+            attribute("sk"),
+            attribute("gsi1pk"),
+            attribute("gsi1sk"),
+        ]))
+        .set_key_schema(Some(vec![
+            key("pk", KeyType::Hash),
+            key("sk", KeyType::Range),
+        ]))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("gsi1")
+                .set_key_schema(Some(vec![
+                    key("gsi1pk", KeyType::Hash),
+                    key("gsi1sk", KeyType::Range),
+                ]))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table on moto");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL on moto");
+}
+
+/// Creates `name` with a dead-letter queue `name-dlq` after `max_receives` receives.
+pub async fn create_queue_pair(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+) -> (String, String) {
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::QueueArn)
+        .unwrap();
+    let policy = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()});
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (url, dlq_url)
+}
+
+/// The real router and workers, served on an ephemeral loopback port.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: TestBackend,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn app(&self) -> &App {
+        &self.backend.app
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+pub async fn spawn_app(kind: Backend) -> TestApp {
+    spawn_app_with(backend(kind).await, |router| router).await
+}
+
+/// Serves what `orrery-local` serves; `extend` may add probe routes (under the same platform
+/// layers) for tests of the shared HTTP behaviour.
+pub async fn spawn_app_with(
+    backend: TestBackend,
+    extend: impl FnOnce(axum::Router) -> axum::Router,
+) -> TestApp {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    orrery_local::spawn_workers(&backend.app, shutdown.clone());
+    let routes = extend(orrery_local::routes(&backend.app));
+    let router = orrery::http::platform_layers(routes, backend.app.config.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let mut server_shutdown = shutdown;
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+            .ok();
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        backend,
+        stop,
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
