@@ -18,7 +18,7 @@ fi
 # Start moto on a free port and wait until it answers.
 MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 MOTO_LOG=$(mktemp)
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+"$VENV/bin/python" scripts/moto_server.py "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; rm -f "$MOTO_LOG"; }
 trap cleanup EXIT
@@ -30,6 +30,7 @@ done
 curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null || { echo "moto server did not start:"; cat "$MOTO_LOG"; exit 1; }
 echo "==> moto server on 127.0.0.1:$MOTO_PORT"
 export ORRERY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+export SAM_CLI_TELEMETRY=0
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 echo "==> cargo fmt --check"

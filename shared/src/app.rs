@@ -9,7 +9,7 @@ use crate::embedded::{DeadLetterPolicy, EmbeddedDb, EmbeddedQueue, EmbeddedStore
 use crate::events::EventPublisher;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{Queue, QueuePair};
-use crate::secrets::{AwsSecrets, CachedSecrets, FileSecrets, Secrets};
+use crate::secrets::{AwsSecrets, CachedSecrets, FileSecrets, MemorySecrets, Secrets};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 
@@ -100,6 +100,16 @@ impl App {
             config,
             db,
             Arc::new(FileSecrets::new(data_dir.join("secrets"))),
+        ))
+    }
+
+    /// Everything in memory: for unit and handler tests.
+    pub fn in_memory() -> Result<Self, StartupError> {
+        let db = EmbeddedDb::in_memory().map_err(|err| StartupError::Storage(err.to_string()))?;
+        Ok(Self::embedded_with(
+            Config::default(),
+            db,
+            Arc::new(MemorySecrets::default()),
         ))
     }
 

@@ -51,13 +51,13 @@ pub async fn process_batch(
             tracing::Instrument::instrument(consumer.handle(&message), span.clone()).await;
         let _entered = span.enter();
         match outcome {
-            Outcome::Done => {
-                if delete_done {
-                    if let Err(err) = queue.delete(&message.receipt).await {
-                        tracing::warn!(error = %err, "could not delete a handled message; it will be handled again");
-                    }
+            Outcome::Done if delete_done => {
+                if let Err(err) = queue.delete(&message.receipt).await {
+                    tracing::warn!(error = %err, "could not delete a handled message; it will be handled again");
                 }
             }
+            // On Lambda, SQS deletes every message not reported as failed.
+            Outcome::Done => {}
             Outcome::Retry => failed.push(message.id),
             Outcome::RetryAfter(delay) => {
                 if let Err(err) = queue

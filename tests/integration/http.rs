@@ -29,16 +29,10 @@ struct ProbeInput {
 }
 
 async fn serve(backend: TestBackend) -> TestApp {
-    let backend = if backend.kind == Backend::Embedded {
-        // Rebuild with a small body limit (the embedded backend is cheap to recreate).
-        let mut options = TestOptions::default();
-        options.config.max_body_bytes = BODY_LIMIT;
-        orrery_tests::backend_with(Backend::Embedded, options).await
-    } else {
-        let mut options = TestOptions::default();
-        options.config.max_body_bytes = BODY_LIMIT;
-        orrery_tests::backend_with(Backend::Moto, options).await
-    };
+    // The same backend again, with a small body limit.
+    let mut options = TestOptions::default();
+    options.config.max_body_bytes = BODY_LIMIT;
+    let backend = orrery_tests::backend_with(backend.kind, options).await;
     orrery_tests::spawn_app_with(backend, |routes| {
         routes
             .route(

@@ -39,7 +39,7 @@ pub struct TestBackend {
 }
 
 /// Options the suites vary.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TestOptions {
     pub config: Config,
 }
@@ -68,14 +68,6 @@ impl TestBackend {
                 let files = FileSecrets::new(self.data_dir().unwrap().join("secrets"));
                 files.put(name, &SecretString::new(value)).await.unwrap();
             }
-        }
-    }
-}
-
-impl Default for TestOptions {
-    fn default() -> Self {
-        Self {
-            config: Config::default(),
         }
     }
 }

@@ -39,3 +39,27 @@ impl Consumer for EventsConsumer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use aws_lambda_events::event::sqs::SqsEvent;
+
+    #[tokio::test]
+    async fn sqs_event_reports_only_the_undecodable_message_as_failed() {
+        let app = orrery::App::in_memory().unwrap();
+        let consumer = super::EventsConsumer::new(app.clone());
+        let event: SqsEvent =
+            serde_json::from_str(include_str!("../../../events/sqs-events.json")).unwrap();
+        let response =
+            orrery::consumer::handle_sqs_event(&consumer, app.queues.events.main.as_ref(), event)
+                .await;
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["9f8c1e33-8d2b-4f7e-9a53-0c2b8d1e4f11"]);
+    }
+}

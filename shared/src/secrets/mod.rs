@@ -139,6 +139,35 @@ impl Secrets for FileSecrets {
     }
 }
 
+/// Secrets in memory, for unit and handler tests.
+#[derive(Default)]
+pub struct MemorySecrets {
+    values: Mutex<HashMap<String, SecretString>>,
+}
+
+#[async_trait]
+impl Secrets for MemorySecrets {
+    async fn get(&self, name: &str) -> Result<SecretString, SecretError> {
+        let values = self
+            .values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        values
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound(name.to_owned()))
+    }
+
+    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SecretError> {
+        let mut values = self
+            .values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        values.insert(name.to_owned(), value.clone());
+        Ok(())
+    }
+}
+
 /// Caches values for `ttl` so a warm container reads each secret once per TTL, not per request.
 pub struct CachedSecrets {
     inner: Arc<dyn Secrets>,
@@ -172,10 +201,11 @@ impl Secrets for CachedSecrets {
                 .cache
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some((fetched, value)) = cache.get(name) {
-                if fetched.elapsed() < self.ttl {
-                    return Ok(value.clone());
-                }
+            if let Some((_, value)) = cache
+                .get(name)
+                .filter(|(fetched, _)| fetched.elapsed() < self.ttl)
+            {
+                return Ok(value.clone());
             }
         }
         let value = self.inner.get(name).await?;
