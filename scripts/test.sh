@@ -20,7 +20,12 @@ MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 MOTO_LOG=$(mktemp)
 "$VENV/bin/python" scripts/moto_server.py "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
-cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; rm -f "$MOTO_LOG"; }
+REDIS_PID=""
+cleanup() {
+  kill "$MOTO_PID" $REDIS_PID 2>/dev/null || true
+  wait "$MOTO_PID" $REDIS_PID 2>/dev/null || true
+  rm -f "$MOTO_LOG"
+}
 trap cleanup EXIT
 for _ in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; then break; fi
@@ -29,6 +34,23 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null || { echo "moto server did not start:"; cat "$MOTO_LOG"; exit 1; }
 echo "==> moto server on 127.0.0.1:$MOTO_PORT"
+
+# redis-server for the shared (L2) cache tests, from Debian's packages.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "==> installing redis-server"
+  if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
+  $APT update -qq && $APT install -y -qq redis-server >/dev/null
+fi
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+REDIS_PID=$!
+for _ in $(seq 1 50); do
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+redis-cli -p "$REDIS_PORT" ping >/dev/null || { echo "redis-server did not start"; exit 1; }
+echo "==> redis-server on 127.0.0.1:$REDIS_PORT"
+export ORRERY_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 export ORRERY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 export SAM_CLI_TELEMETRY=0
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true

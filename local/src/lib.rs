@@ -12,7 +12,10 @@ use tokio::task::JoinHandle;
 
 /// Every function's routes, as one router without the platform layers.
 pub fn routes(app: &App) -> Router {
-    Router::new().merge(orrery_health::router(app.clone()))
+    Router::new()
+        .merge(orrery_health::router(app.clone()))
+        .merge(orrery_api_keys::router(app.clone()))
+        .merge(orrery_admin::router(app.clone()))
 }
 
 /// Every function's routes with the platform layers: what `orrery-local` serves.

@@ -23,7 +23,20 @@ async fn main() -> anyhow::Result<()> {
     orrery::telemetry::init();
     let args = Args::parse();
     let config = Config::from_env()?;
-    let app = App::embedded(config, &args.data_dir)?;
+    let app = App::embedded(config, &args.data_dir)?
+        .connect_shared_cache()
+        .await?;
+    let admin_key = std::env::var("ORRERY_ADMIN_KEY").ok();
+    if let Some(generated) =
+        orrery::access::ensure_local_secrets(&app, admin_key.as_deref()).await?
+    {
+        // Shown once: it is stored under the data directory, not printed again.
+        println!(
+            "Admin key (shown once, stored in {}): {generated}",
+            args.data_dir.join("secrets").display()
+        );
+    }
+    app.cache.warm(app.cache.config().hot_set_size).await;
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let workers = orrery_local::spawn_workers(&app, shutdown);

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::access::keys::KeyHasher;
+use crate::cache::{RedisCache, SharedCache, TwoLevelCache};
 use crate::config::{AwsResources, Config, ConfigError};
 use crate::embedded::{DeadLetterPolicy, EmbeddedDb, EmbeddedQueue, EmbeddedStore};
 use crate::events::EventPublisher;
@@ -33,6 +35,9 @@ pub struct App {
     pub backend: &'static str,
     /// Set when the embedded engine backs this app (for stats and tests).
     pub embedded: Option<EmbeddedDb>,
+    pub cache: Arc<TwoLevelCache>,
+    /// Loaded on first use (one secret read per container), not at cold start.
+    key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("cannot open the data directory: {0}")]
     Storage(String),
+    #[error("cannot connect to the shared cache (ORRERY_REDIS_URL): {0}")]
+    Cache(String),
 }
 
 impl App {
@@ -55,12 +62,45 @@ impl App {
         Self {
             backend: store.backend(),
             events: EventPublisher::new(queues.events.main.clone()),
+            cache: Arc::new(TwoLevelCache::new(config.cache.clone(), None)),
             config: Arc::new(config),
             store,
             queues,
             secrets: Arc::new(CachedSecrets::new(secrets, ttl)),
             embedded,
+            key_hasher: Arc::default(),
         }
+    }
+
+    /// Replaces the cache (to add a shared level); call before the app is cloned.
+    pub fn with_shared_cache(mut self, l2: Option<Arc<dyn SharedCache>>) -> Self {
+        self.cache = Arc::new(TwoLevelCache::new(self.config.cache.clone(), l2));
+        self
+    }
+
+    /// Connects the shared cache named by `ORRERY_REDIS_URL`, if any.
+    pub async fn connect_shared_cache(self) -> Result<Self, StartupError> {
+        match self.config.redis_url.clone() {
+            Some(url) => {
+                let l2 = RedisCache::connect(&url, "orrery/")
+                    .await
+                    .map_err(|err| StartupError::Cache(err.to_string()))?;
+                Ok(self.with_shared_cache(Some(Arc::new(l2))))
+            }
+            None => Ok(self),
+        }
+    }
+
+    /// The API key hasher, with the pepper read once per container.
+    pub async fn key_hasher(&self) -> Result<KeyHasher, crate::ApiError> {
+        let hasher = self
+            .key_hasher
+            .get_or_try_init(|| async {
+                let pepper = self.secrets.get(&self.config.key_pepper_secret).await?;
+                Ok::<_, crate::ApiError>(KeyHasher::new(pepper))
+            })
+            .await?;
+        Ok(hasher.clone())
     }
 
     /// The Lambda runtime: every resource from the environment, the SDK clients from one
@@ -69,7 +109,9 @@ impl App {
         let config = Config::from_env()?;
         let resources = AwsResources::from_env()?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(Self::aws(config, &resources, &sdk))
+        Self::aws(config, &resources, &sdk)
+            .connect_shared_cache()
+            .await
     }
 
     pub fn aws(config: Config, resources: &AwsResources, sdk: &aws_config::SdkConfig) -> Self {

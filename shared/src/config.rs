@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::access::tiers::TierLimits;
+use crate::cache::CacheConfig;
 use crate::store::dynamo::TableNames;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -46,12 +48,20 @@ pub fn env_required(variable: &'static str) -> Result<String, ConfigError> {
 }
 
 /// Settings shared by both runtimes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub max_body_bytes: usize,
     pub secret_cache_ttl: Duration,
     /// Secret id of the admin key (Secrets Manager name/ARN, or file name locally).
     pub admin_key_secret: String,
+    /// Secret id of the pepper that API key hashes are keyed with.
+    pub key_pepper_secret: String,
+    pub cache: CacheConfig,
+    /// The shared L2 cache (Redis protocol); none means L1 only.
+    pub redis_url: Option<String>,
+    pub tiers: TierLimits,
+    /// How long a rotated key keeps working.
+    pub key_rotation_grace: Duration,
 }
 
 impl Default for Config {
@@ -60,6 +70,11 @@ impl Default for Config {
             max_body_bytes: crate::http::DEFAULT_MAX_BODY_BYTES,
             secret_cache_ttl: Duration::from_secs(300),
             admin_key_secret: "orrery-admin-key".into(),
+            key_pepper_secret: "orrery-key-pepper".into(),
+            cache: CacheConfig::default(),
+            redis_url: None,
+            tiers: TierLimits::default_plan(),
+            key_rotation_grace: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -74,10 +89,48 @@ impl Config {
                 reason: "must be between 1024 and 6291456 (Lambda's payload limit)".into(),
             });
         }
+        let tiers = match std::env::var("ORRERY_TIERS_FILE") {
+            Ok(path) if !path.trim().is_empty() => {
+                let text = std::fs::read_to_string(path.trim()).map_err(|err| ConfigError {
+                    variable: "ORRERY_TIERS_FILE",
+                    reason: format!("cannot read {path}: {err}"),
+                })?;
+                TierLimits::parse(&text).map_err(|err| ConfigError {
+                    variable: "ORRERY_TIERS_FILE",
+                    reason: err.to_string(),
+                })?
+            }
+            _ => defaults.tiers,
+        };
+        let staleness = env_or(
+            "ORRERY_CACHE_STALENESS_SECONDS",
+            defaults.cache.staleness.as_secs(),
+        )?;
+        if staleness == 0 {
+            return Err(ConfigError {
+                variable: "ORRERY_CACHE_STALENESS_SECONDS",
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(Self {
             max_body_bytes,
             secret_cache_ttl: Duration::from_secs(env_or("ORRERY_SECRET_CACHE_SECONDS", 300u64)?),
             admin_key_secret: env_or("ORRERY_ADMIN_KEY_SECRET", defaults.admin_key_secret)?,
+            key_pepper_secret: env_or("ORRERY_KEY_PEPPER_SECRET", defaults.key_pepper_secret)?,
+            cache: CacheConfig {
+                max_entries: env_or("ORRERY_CACHE_MAX_ENTRIES", defaults.cache.max_entries)?.max(1),
+                max_bytes: env_or("ORRERY_CACHE_MAX_BYTES", defaults.cache.max_bytes)?.max(1024),
+                staleness: Duration::from_secs(staleness),
+                hot_set_size: defaults.cache.hot_set_size,
+            },
+            redis_url: std::env::var("ORRERY_REDIS_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
+            tiers,
+            key_rotation_grace: Duration::from_secs(env_or(
+                "ORRERY_KEY_ROTATION_GRACE_SECONDS",
+                86_400u64,
+            )?),
         })
     }
 }

@@ -368,6 +368,13 @@ fn apply_increment(
     let mut item = current.unwrap_or_else(|| Item::new(increment.key.clone(), Map::new()));
     item.attrs
         .insert(increment.field.clone(), Value::from(next));
+    for (field, by) in &increment.also_add {
+        let value = counter_value(Some(&item), field)?.saturating_add(*by);
+        item.attrs.insert(field.clone(), Value::from(value));
+    }
+    for (field, value) in &increment.also_set {
+        item.attrs.insert(field.clone(), value.clone());
+    }
     if increment.expires_at.is_some() {
         item.expires_at = increment.expires_at;
     }

@@ -62,6 +62,30 @@ where
     }
 }
 
+/// An optional JSON body: absent (no content type, empty body) is `None`.
+impl<T, S> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let empty = req.headers().get(header::CONTENT_TYPE).is_none()
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|length| length.trim() == "0");
+        if empty {
+            return Ok(None);
+        }
+        <ApiJson<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// Parses JSON, separating syntax errors (400) from shape errors (422 with the field path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
@@ -103,6 +127,79 @@ fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// `?limit=&cursor=` of list endpoints, checked: limit 1..=100 (default 20), cursor opaque.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub fn parse(&self) -> Result<(usize, Option<crate::store::Cursor>), ApiError> {
+        let limit = match self.limit.as_deref() {
+            None | Some("") => 20,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| ApiError::validation("limit", "must be an integer in 1..=100"))?,
+        };
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(crate::store::Cursor::decode(text).map_err(ApiError::from)?),
+        };
+        Ok((limit, cursor))
+    }
+}
+
+/// The shape of every list response.
+#[derive(Debug, serde::Serialize)]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> ListResponse<T> {
+    pub fn new(data: Vec<T>, next: Option<crate::store::Cursor>) -> Self {
+        Self {
+            data,
+            next_cursor: next.map(|cursor| cursor.encode()),
+        }
+    }
+}
+
+/// Query parameters whose malformed values are problems, not axum's plain-text rejections.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_compatible(query).map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_compatible<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::BadRequest("Malformed query string.".into()))?,
+    )
+    .map(|axum::extract::Query(value)| value)
+    .map_err(|rejection| ApiError::validation("query", rejection.body_text()))
+}
 
 /// The configured body limit, recorded so rejections can state it.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,9 @@
 //! Orrery core: one domain, two runtimes. Everything a request or message needs lives here;
 //! the function crates only wire it to Lambda or to `orrery-local`.
 
+pub mod access;
 pub mod app;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod consumer;

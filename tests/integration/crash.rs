@@ -111,13 +111,7 @@ fn write_until_killed(dir: &std::path::Path) {
                         );
                         app.store.put(item, None).await.unwrap();
                         println!("put {id}");
-                        let increment = Increment {
-                            key: counter(),
-                            field: "count".into(),
-                            by: 1,
-                            ceiling: None,
-                            expires_at: None,
-                        };
+                        let increment = Increment::new(counter(), "count", 1);
                         let value = app.store.increment(increment).await.unwrap();
                         println!("inc {value}");
                         app.queues

@@ -25,6 +25,8 @@ macro_rules! on_both_backends {
     };
 }
 
+mod access;
+mod cache;
 mod crash;
 mod events;
 mod http;

@@ -15,6 +15,7 @@ on_both_backends!(
     conditional_delete_and_equals_conditions,
     fifty_concurrent_increments_against_a_ceiling_of_twenty_admit_exactly_twenty,
     increments_create_count_and_refuse_past_the_ceiling,
+    one_increment_also_adds_and_sets_other_attributes,
     expired_items_are_not_returned,
     expired_counters_restart,
     transactions_are_all_or_nothing,
@@ -113,12 +114,11 @@ async fn conditional_delete_and_equals_conditions(backend: TestBackend) {
 }
 
 fn counter(sk: &str, ceiling: Option<i64>) -> Increment {
-    Increment {
-        key: Key::new(Table::Counters, "acct#4", sk),
-        field: "count".into(),
-        by: 1,
-        ceiling,
-        expires_at: Some(clock::now_unix() + 86_400),
+    let increment = Increment::new(Key::new(Table::Counters, "acct#4", sk), "count", 1)
+        .expiring_at(clock::now_unix() + 86_400);
+    match ceiling {
+        Some(ceiling) => increment.with_ceiling(ceiling),
+        None => increment,
     }
 }
 
@@ -188,6 +188,42 @@ async fn increments_create_count_and_refuse_past_the_ceiling(backend: TestBacken
             ceiling: 10
         })
     );
+}
+
+async fn one_increment_also_adds_and_sets_other_attributes(backend: TestBackend) {
+    let store = &backend.app.store;
+    let increment = counter("usage-with-keys", Some(3))
+        .also_add("key#a", 1)
+        .also_set("last#a", json!("2026-11-29T00:00:00Z"));
+    assert_eq!(store.increment(increment.clone()).await, Ok(1));
+    assert_eq!(
+        store
+            .increment(increment.clone().also_add("key#b", 5))
+            .await,
+        Ok(2)
+    );
+    let item = store.get(&increment.key).await.unwrap().unwrap();
+    assert_eq!(item.attrs["key#a"], json!(2));
+    assert_eq!(item.attrs["key#b"], json!(5));
+    assert_eq!(item.attrs["last#a"], json!("2026-11-29T00:00:00Z"));
+    // Refused at the ceiling: nothing of the write applies.
+    let full = counter("usage-with-keys", Some(2)).also_add("key#a", 1);
+    assert!(matches!(
+        store.increment(full).await,
+        Err(StoreError::LimitExceeded {
+            current: 2,
+            ceiling: 2
+        })
+    ));
+    assert_eq!(
+        store.get(&increment.key).await.unwrap().unwrap().attrs["key#a"],
+        json!(2)
+    );
+    let twice = counter("x", None).also_add("count", 1);
+    assert!(matches!(
+        store.increment(twice).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 async fn expired_items_are_not_returned(backend: TestBackend) {

@@ -50,6 +50,20 @@ impl TestBackend {
         self._data_dir.as_ref().map(TempDir::path)
     }
 
+    /// Wraps the backend's store so a test can count the calls that reach it.
+    pub fn count_store_calls(mut self) -> (Self, Arc<orrery::store::CountingStore>) {
+        let counting = Arc::new(orrery::store::CountingStore::new(self.app.store.clone()));
+        let app = &self.app;
+        self.app = App::from_parts(
+            (*app.config).clone(),
+            counting.clone(),
+            app.queues.clone(),
+            app.secrets.clone(),
+            app.embedded.clone(),
+        );
+        (self, counting)
+    }
+
     /// Writes a secret straight to the backend, around the app's cache (a rotation elsewhere).
     pub async fn put_secret_out_of_band(&self, name: &str, value: &str) {
         use orrery::secrets::{SecretString, Secrets};
@@ -90,8 +104,24 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
         }
         Backend::Moto => {
             let sdk = moto_sdk_config().await;
-            let resources = provision(&sdk, &unique_suffix()).await;
-            let app = App::aws(options.config, &resources, &sdk);
+            let suffix = unique_suffix();
+            let resources = provision(&sdk, &suffix).await;
+            let mut config = options.config;
+            // The secrets template.yaml creates, with per-test names.
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+            config.admin_key_secret = format!("orrery-admin-key-{suffix}");
+            config.key_pepper_secret = format!("orrery-key-pepper-{suffix}");
+            for name in [&config.admin_key_secret, &config.key_pepper_secret] {
+                let value = orrery::access::keys::random_token("");
+                secrets
+                    .create_secret()
+                    .name(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .expect("create secret on moto");
+            }
+            let app = App::aws(config, &resources, &sdk);
             TestBackend {
                 app,
                 kind,

@@ -214,11 +214,40 @@ fn increment_expression(increment: &Increment, now: i64) -> Expression {
     expression
 }
 
-fn update_text(increment: &Increment) -> String {
-    match increment.expires_at {
-        Some(_) => "ADD #counter :by SET expires_at = :expires".into(),
-        None => "ADD #counter :by".into(),
+/// `ADD #counter :by, #add0 :add0 … SET expires_at = :expires, #set0 = :set0 …`, with every
+/// placeholder registered in `expression`.
+fn update_text(increment: &Increment, expression: &mut Expression) -> String {
+    let mut adds = vec!["#counter :by".to_owned()];
+    for (position, (field, by)) in increment.also_add.iter().enumerate() {
+        expression
+            .names
+            .insert(format!("#add{position}"), field.clone());
+        expression
+            .values
+            .insert(format!(":add{position}"), AttributeValue::N(by.to_string()));
+        adds.push(format!("#add{position} :add{position}"));
     }
+    let mut sets = Vec::new();
+    if let Some(at) = increment.expires_at {
+        expression
+            .values
+            .insert(":expires".into(), AttributeValue::N(at.to_string()));
+        sets.push("expires_at = :expires".to_owned());
+    }
+    for (position, (field, value)) in increment.also_set.iter().enumerate() {
+        expression
+            .names
+            .insert(format!("#set{position}"), field.clone());
+        expression
+            .values
+            .insert(format!(":set{position}"), to_attribute(value));
+        sets.push(format!("#set{position} = :set{position}"));
+    }
+    let mut text = format!("ADD {}", adds.join(", "));
+    if !sets.is_empty() {
+        text.push_str(&format!(" SET {}", sets.join(", ")));
+    }
+    text
 }
 
 fn optional_map<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
@@ -268,6 +297,12 @@ impl DynamoStore {
         }
         let mut attrs = Map::new();
         attrs.insert(increment.field.clone(), Value::from(increment.by));
+        for (field, by) in &increment.also_add {
+            attrs.insert(field.clone(), Value::from(*by));
+        }
+        for (field, value) in &increment.also_set {
+            attrs.insert(field.clone(), value.clone());
+        }
         let mut item = Item::new(increment.key.clone(), attrs);
         item.expires_at = increment.expires_at;
         let result = self
@@ -366,17 +401,13 @@ impl Store for DynamoStore {
         for _ in 0..3 {
             let now = clock::now_unix();
             let mut expression = increment_expression(&increment, now);
-            if let Some(at) = increment.expires_at {
-                expression
-                    .values
-                    .insert(":expires".into(), AttributeValue::N(at.to_string()));
-            }
+            let update_text = update_text(&increment, &mut expression);
             let result = self
                 .client
                 .update_item()
                 .table_name(self.table(increment.key.table))
                 .set_key(Some(key_attributes(&increment.key)))
-                .update_expression(update_text(&increment))
+                .update_expression(update_text)
                 .condition_expression(expression.text)
                 .set_expression_attribute_names(Some(expression.names))
                 .set_expression_attribute_values(Some(expression.values))
@@ -493,15 +524,11 @@ impl Store for DynamoStore {
                 }
                 WriteOp::Increment(increment) => {
                     let mut expression = increment_expression(increment, now);
-                    if let Some(at) = increment.expires_at {
-                        expression
-                            .values
-                            .insert(":expires".into(), AttributeValue::N(at.to_string()));
-                    }
+                    let update_text = update_text(increment, &mut expression);
                     let update = Update::builder()
                         .table_name(table)
                         .set_key(Some(key_attributes(&increment.key)))
-                        .update_expression(update_text(increment))
+                        .update_expression(update_text)
                         .condition_expression(expression.text)
                         .set_expression_attribute_names(Some(expression.names))
                         .set_expression_attribute_values(Some(expression.values));

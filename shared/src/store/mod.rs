@@ -209,7 +209,9 @@ impl Condition {
     }
 }
 
-/// An atomic increment of an integer attribute, refused when it would pass `ceiling`.
+/// An atomic increment of an integer attribute, refused when it would pass `ceiling`. The same
+/// write may add to other counters and set other attributes of the item (unconditionally), so a
+/// request's bookkeeping stays one write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Increment {
     pub key: Key,
@@ -219,6 +221,49 @@ pub struct Increment {
     pub ceiling: Option<i64>,
     /// Expiry set on the counter item (creation or update).
     pub expires_at: Option<i64>,
+    pub also_add: Vec<(String, i64)>,
+    pub also_set: Vec<(String, Value)>,
+}
+
+impl Increment {
+    pub fn new(key: Key, field: impl Into<String>, by: i64) -> Self {
+        Self {
+            key,
+            field: field.into(),
+            by,
+            ceiling: None,
+            expires_at: None,
+            also_add: Vec::new(),
+            also_set: Vec::new(),
+        }
+    }
+
+    pub fn with_ceiling(mut self, ceiling: i64) -> Self {
+        self.ceiling = Some(ceiling);
+        self
+    }
+
+    pub fn expiring_at(mut self, unix_seconds: i64) -> Self {
+        self.expires_at = Some(unix_seconds);
+        self
+    }
+
+    pub fn also_add(mut self, field: impl Into<String>, by: i64) -> Self {
+        self.also_add.push((field.into(), by));
+        self
+    }
+
+    pub fn also_set(mut self, field: impl Into<String>, value: Value) -> Self {
+        self.also_set.push((field.into(), value));
+        self
+    }
+
+    /// Every attribute this write touches, the counter first.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.field.as_str())
+            .chain(self.also_add.iter().map(|(f, _)| f.as_str()))
+            .chain(self.also_set.iter().map(|(f, _)| f.as_str()))
+    }
 }
 
 /// One write inside a transaction.
@@ -423,6 +468,7 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
         }
         match op {
             WriteOp::Put { item, .. } => item.validate()?,
+            WriteOp::Increment(increment) => validate_increment(increment)?,
             other => other.key().validate()?,
         }
     }
@@ -431,11 +477,18 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
 
 pub(crate) fn validate_increment(increment: &Increment) -> Result<(), StoreError> {
     increment.key.validate()?;
-    if RESERVED_ATTRIBUTES.contains(&increment.field.as_str()) {
-        return Err(StoreError::Invalid(format!(
-            "attribute name {:?} is reserved",
-            increment.field
-        )));
+    let mut seen = std::collections::HashSet::new();
+    for field in increment.fields() {
+        if RESERVED_ATTRIBUTES.contains(&field) || field.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "attribute name {field:?} is reserved or empty"
+            )));
+        }
+        if !seen.insert(field) {
+            return Err(StoreError::Invalid(format!(
+                "attribute {field:?} appears twice in one increment"
+            )));
+        }
     }
     Ok(())
 }
@@ -446,6 +499,81 @@ pub fn next_counter_value(current: i64, increment: &Increment) -> Result<i64, St
     match increment.ceiling {
         Some(ceiling) if next > ceiling => Err(StoreError::LimitExceeded { current, ceiling }),
         _ => Ok(next),
+    }
+}
+
+/// Counts the operations that reach the wrapped store (tests and benchmarks of "how many store
+/// calls does a request make").
+pub struct CountingStore {
+    inner: std::sync::Arc<dyn Store>,
+    pub reads: std::sync::atomic::AtomicU64,
+    pub writes: std::sync::atomic::AtomicU64,
+}
+
+impl CountingStore {
+    pub fn new(inner: std::sync::Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            reads: Default::default(),
+            writes: Default::default(),
+        }
+    }
+
+    /// (reads, writes) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.reads.load(Relaxed), self.writes.load(Relaxed))
+    }
+
+    fn read(&self) {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn write(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.read();
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.write();
+        self.inner.put(item, condition).await
+    }
+
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        self.write();
+        self.inner.delete(key, condition).await
+    }
+
+    async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
+        self.write();
+        self.inner.increment(increment).await
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.write();
+        self.inner.transact(ops).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.read();
+        self.inner.query(query).await
+    }
+
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
     }
 }
 
@@ -474,13 +602,7 @@ mod tests {
 
     #[test]
     fn counter_respects_ceiling() {
-        let inc = Increment {
-            key: Key::new(Table::Counters, "a", "b"),
-            field: "count".into(),
-            by: 1,
-            ceiling: Some(2),
-            expires_at: None,
-        };
+        let inc = Increment::new(Key::new(Table::Counters, "a", "b"), "count", 1).with_ceiling(2);
         assert_eq!(next_counter_value(1, &inc), Ok(2));
         assert_eq!(
             next_counter_value(2, &inc),

@@ -1,0 +1,153 @@
+//! `/v1/admin`: accounts and their tiers (the hook a billing system calls), and the cache's
+//! statistics, warming and invalidation. Every route needs the admin key.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orrery::access::Admin;
+use orrery::access::accounts::Account;
+use orrery::access::manage::{self, AccountPatch, NewAccountRequest, NewAccountView};
+use orrery::cache::{self, CacheStats, Namespace};
+use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
+use orrery::{ApiError, App};
+use serde::{Deserialize, Serialize};
+
+async fn create_account(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(request): ApiJson<NewAccountRequest>,
+) -> Result<(StatusCode, Json<NewAccountView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(manage::create_account(&app, request).await?),
+    ))
+}
+
+async fn list_accounts(
+    _: Admin,
+    State(app): State<App>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<Account>>, ApiError> {
+    let (limit, cursor) = query.parse()?;
+    let (accounts, next) = manage::list_accounts(&app, limit, cursor).await?;
+    Ok(Json(ListResponse::new(accounts, next)))
+}
+
+async fn show_account(
+    _: Admin,
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<Json<Account>, ApiError> {
+    Ok(Json(manage::get_account(&app, &id).await?))
+}
+
+async fn update_account(
+    _: Admin,
+    State(app): State<App>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<AccountPatch>,
+) -> Result<Json<Account>, ApiError> {
+    Ok(Json(manage::update_account(&app, &id, patch).await?))
+}
+
+async fn cache_stats(_: Admin, State(app): State<App>) -> Json<CacheStats> {
+    app.cache.emit_metrics().await;
+    Json(app.cache.stats().await)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarmRequest {
+    /// Accounts whose keys and tier to preload from the store.
+    #[serde(default)]
+    account_ids: Vec<String>,
+    /// How many of the shared cache's hottest entries to load.
+    #[serde(default = "hot_default")]
+    hot: usize,
+}
+
+fn hot_default() -> usize {
+    200
+}
+
+#[derive(Debug, Serialize)]
+struct Warmed {
+    from_shared_cache: usize,
+    from_store: usize,
+}
+
+async fn warm(
+    _: Admin,
+    State(app): State<App>,
+    body: Option<ApiJson<WarmRequest>>,
+) -> Result<Json<Warmed>, ApiError> {
+    let request = body.map(|ApiJson(r)| r).unwrap_or(WarmRequest {
+        account_ids: Vec::new(),
+        hot: hot_default(),
+    });
+    if request.account_ids.len() > 100 {
+        return Err(ApiError::validation(
+            "account_ids",
+            "at most 100 accounts per call",
+        ));
+    }
+    let from_shared_cache = app.cache.warm(request.hot.min(1000)).await;
+    let from_store = manage::warm_accounts(&app, &request.account_ids).await?;
+    Ok(Json(Warmed {
+        from_shared_cache,
+        from_store,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvalidateRequest {
+    namespace: String,
+    /// One key; without it the whole namespace (the pattern `namespace/*`).
+    #[serde(default)]
+    key: Option<String>,
+}
+
+async fn invalidate(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(request): ApiJson<InvalidateRequest>,
+) -> Result<StatusCode, ApiError> {
+    let namespaces: [Namespace; 4] = [
+        cache::KEYS,
+        cache::ACCOUNTS,
+        cache::EXHAUSTED,
+        cache::CHARTS,
+    ];
+    let namespace = namespaces
+        .into_iter()
+        .find(|ns| ns.name == request.namespace)
+        .ok_or_else(|| {
+            ApiError::validation(
+                "namespace",
+                format!("must be one of {}", namespaces.map(|ns| ns.name).join(", ")),
+            )
+        })?;
+    match request.key {
+        Some(key) => app.cache.invalidate(&namespace, &key).await,
+        None => app.cache.invalidate_namespace(&namespace).await,
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/v1/admin/accounts",
+            post(create_account).get(list_accounts),
+        )
+        .route(
+            "/v1/admin/accounts/{id}",
+            get(show_account).patch(update_account),
+        )
+        .route("/v1/admin/cache/stats", get(cache_stats))
+        .route("/v1/admin/cache/warm", post(warm))
+        .route("/v1/admin/cache/invalidate", post(invalidate))
+        .with_state(app)
+}

@@ -1,0 +1,98 @@
+//! Accounts: the owner of keys and resources, with a tier. Created and re-tiered by the admin API
+//! (the hook a billing system calls).
+//!
+//! Storage: `ACCT#<id>` / `ACCOUNT` in the entities table, projected into `gsi1` as
+//! `ACCOUNTS` / `<id>` so the admin list is one paginated query in creation order.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::tiers::Tier;
+use crate::store::{
+    Condition, Cursor, IndexKey, Item, Key, Query, Store, StoreError, Table, WriteOp,
+};
+use crate::{clock, ids};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    /// Every key of a suspended account is refused (403).
+    Suspended,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub tier: Tier,
+    pub status: AccountStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn account_key(id: &str) -> Key {
+    Key::new(Table::Entities, format!("ACCT#{id}"), "ACCOUNT")
+}
+
+const LIST_PARTITION: &str = "ACCOUNTS";
+
+impl Account {
+    pub fn new(name: &str, tier: Tier) -> Self {
+        let now = clock::now();
+        Self {
+            id: ids::new_id("acct"),
+            name: name.trim().to_owned(),
+            tier,
+            status: AccountStatus::Active,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        Ok(Item::from_serializable(account_key(&self.id), self)?
+            .with_index(IndexKey::new(LIST_PARTITION, self.id.clone())))
+    }
+
+    pub fn create_write(&self) -> Result<WriteOp, StoreError> {
+        Ok(WriteOp::Put {
+            item: self.to_item()?,
+            condition: Some(Condition::NotExists),
+        })
+    }
+}
+
+pub async fn get(store: &dyn Store, id: &str) -> Result<Option<Account>, StoreError> {
+    store
+        .get(&account_key(id))
+        .await?
+        .map(|item| item.parse())
+        .transpose()
+}
+
+/// Replaces the account if it still exists.
+pub async fn save(store: &dyn Store, account: &Account) -> Result<(), StoreError> {
+    store.put(account.to_item()?, Some(Condition::Exists)).await
+}
+
+pub async fn list(
+    store: &dyn Store,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<Account>, Option<Cursor>), StoreError> {
+    let page = store
+        .query(
+            Query::index(Table::Entities, LIST_PARTITION)
+                .with_limit(limit)
+                .after(cursor)
+                .descending(),
+        )
+        .await?;
+    let accounts = page
+        .items
+        .iter()
+        .map(Item::parse)
+        .collect::<Result<Vec<Account>, _>>()?;
+    Ok((accounts, page.next))
+}

@@ -1,0 +1,338 @@
+//! Authentication and metering as axum layers/extractors: a function declares its quota class
+//! and scope with `.route_layer(metered(&app, QuotaClass::Charts, "charts"))` and its handlers
+//! take a [`Caller`].
+//!
+//! Per request, in a warm container: key verification and the account's tier come from the
+//! cache (no store read); admission is one conditional increment (the only write); a request that
+//! ends in a client error gets its unit back, so 4xx responses consume nothing. Once a quota is
+//! known to be exhausted for the day, requests are refused from the cache with no write at all.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::accounts::{self, Account, AccountStatus};
+use super::keys::{self, KeyMode, KeyRecord, KeyRefusal};
+use super::quota::{self, QuotaState, Window};
+use super::tiers::{QuotaClass, Tier};
+use crate::cache::{ACCOUNTS, EXHAUSTED, KEYS};
+use crate::error::ApiError;
+use crate::secrets::Secrets;
+use crate::store::StoreError;
+use crate::{App, clock};
+
+/// The authenticated caller of a metered request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: String,
+    pub key_id: String,
+    pub tier: Tier,
+    pub scopes: Vec<String>,
+    pub mode: KeyMode,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::Internal("route has no `metered` layer but asks for a Caller".into())
+        })
+    }
+}
+
+/// What the key cache holds for a key hash; unknown hashes are cached too, so guessing keys
+/// cannot hammer the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum CachedKey {
+    Known(Box<KeyRecord>),
+    Unknown,
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    bearer.or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    })
+}
+
+/// The account behind a key, through the cache.
+pub async fn cached_account(app: &App, account_id: &str) -> Result<Option<Account>, StoreError> {
+    if let Some(account) = app.cache.get::<Account>(&ACCOUNTS, account_id).await {
+        return Ok(Some(account));
+    }
+    let account = accounts::get(app.store.as_ref(), account_id).await?;
+    if let Some(account) = &account {
+        app.cache.put(&ACCOUNTS, account_id, account).await;
+    }
+    Ok(account)
+}
+
+/// Verifies the presented key: 401 with the reason for missing, malformed, invalid, revoked or
+/// expired keys; 403 for a suspended account.
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let presented = presented_key(headers)
+        .filter(|k| !k.is_empty())
+        .ok_or(KeyRefusal::Missing)?;
+    let presented = keys::parse_presented(presented)?;
+    let hasher = app.key_hasher().await?;
+    let hash = hasher.hash(presented);
+    let record = match app.cache.get::<CachedKey>(&KEYS, &hash).await {
+        Some(CachedKey::Known(record)) => *record,
+        Some(CachedKey::Unknown) => return Err(KeyRefusal::Invalid.into()),
+        None => match keys::lookup(app.store.as_ref(), &hash).await? {
+            Some(record) => {
+                app.cache
+                    .put(&KEYS, &hash, &CachedKey::Known(Box::new(record.clone())))
+                    .await;
+                record
+            }
+            None => {
+                app.cache.put(&KEYS, &hash, &CachedKey::Unknown).await;
+                return Err(KeyRefusal::Invalid.into());
+            }
+        },
+    };
+    if !hasher.matches(presented, &record.hash) {
+        return Err(KeyRefusal::Invalid.into());
+    }
+    if let Some(refusal) = record.refusal(clock::now()) {
+        return Err(refusal.into());
+    }
+    let account = cached_account(app, &record.account_id)
+        .await?
+        .ok_or(KeyRefusal::Invalid)?;
+    if account.status == AccountStatus::Suspended {
+        return Err(ApiError::Forbidden("The account is suspended.".into()));
+    }
+    Ok(Caller {
+        account_id: account.id,
+        key_id: record.id,
+        tier: account.tier,
+        scopes: record.scopes,
+        mode: record.mode,
+    })
+}
+
+/// Puts a key's verification into the cache (warming).
+pub async fn remember_key(app: &App, record: &KeyRecord) {
+    app.cache
+        .put(
+            &KEYS,
+            &record.hash,
+            &CachedKey::Known(Box::new(record.clone())),
+        )
+        .await;
+}
+
+/// Forgets a key's cached verification (after revoke, rotate or delete): at once here, and in
+/// other containers within the cache's staleness bound.
+pub async fn forget_key(app: &App, hash: &str) {
+    app.cache.invalidate(&KEYS, hash).await;
+}
+
+/// Forgets an account's cached tier and exhaustion marks (after a tier or status change).
+pub async fn forget_account(app: &App, account_id: &str) {
+    app.cache.invalidate(&ACCOUNTS, account_id).await;
+    let day = Window::containing(clock::now()).day;
+    for class in QuotaClass::ALL {
+        app.cache
+            .invalidate(&EXHAUSTED, &exhausted_key(account_id, class, day))
+            .await;
+    }
+}
+
+fn exhausted_key(account_id: &str, class: QuotaClass, day: chrono::NaiveDate) -> String {
+    format!("{account_id}:{}:{day}", class.as_str())
+}
+
+#[derive(Clone)]
+struct Meter {
+    app: App,
+    class: QuotaClass,
+    scope: &'static str,
+}
+
+/// Puts every route of `router` behind authentication, the `scope` check and the daily quota of
+/// `class`, with the rate-limit headers on every response.
+pub fn metered(router: Router, app: &App, class: QuotaClass, scope: &'static str) -> Router {
+    router.route_layer(middleware::from_fn_with_state(
+        Meter {
+            app: app.clone(),
+            class,
+            scope,
+        },
+        meter,
+    ))
+}
+
+fn too_many(state: &QuotaState) -> Response {
+    let mut response = ApiError::RateLimited {
+        detail: format!(
+            "The daily quota of {} {} requests is used up; it resets at {}.",
+            state.limit,
+            state.class.as_str(),
+            clock::rfc3339(state.resets_at)
+        ),
+        retry_after_seconds: state.reset_in_seconds,
+    }
+    .into_response();
+    state.apply(response.headers_mut());
+    response
+}
+
+async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Response {
+    let app = &meter.app;
+    let caller = match authenticate(app, req.headers()).await {
+        Ok(caller) => caller,
+        Err(err) => return err.into_response(),
+    };
+    tracing::Span::current().record("account_id", caller.account_id.as_str());
+    if !caller.scopes.iter().any(|s| s == meter.scope) {
+        return ApiError::Forbidden(format!(
+            "This API key lacks the {:?} scope this endpoint needs.",
+            meter.scope
+        ))
+        .into_response();
+    }
+
+    let now = clock::now();
+    let window = Window::containing(now);
+    let limit = app.config.tiers.limit(caller.tier, meter.class);
+    let mut state = QuotaState {
+        class: meter.class,
+        limit,
+        used: limit,
+        resets_at: window.resets_at,
+        reset_in_seconds: window.seconds_left(now),
+    };
+    // Exhausted at this limit already today: refuse without a write. (A tier upgrade raises the
+    // limit above the remembered one, which lets the request through to the counter again.)
+    let exhausted = exhausted_key(&caller.account_id, meter.class, window.day);
+    if app
+        .cache
+        .get::<u32>(&EXHAUSTED, &exhausted)
+        .await
+        .is_some_and(|at| at >= limit)
+    {
+        return too_many(&state);
+    }
+    let admission = quota::admission(
+        &caller.account_id,
+        &caller.key_id,
+        meter.class,
+        limit,
+        &window,
+        now,
+    );
+    match app.store.increment(admission).await {
+        Ok(used) => state.used = u32::try_from(used).unwrap_or(limit),
+        Err(StoreError::LimitExceeded { .. }) => {
+            let ttl = std::time::Duration::from_secs(state.reset_in_seconds);
+            app.cache
+                .put_with_ttl(&EXHAUSTED, &exhausted, &limit, ttl)
+                .await;
+            return too_many(&state);
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    }
+
+    req.extensions_mut().insert(caller.clone());
+    let mut response = next.run(req).await;
+    if response.status().is_client_error() {
+        let refund = quota::refund(&caller.account_id, &caller.key_id, meter.class, &window);
+        match app.store.increment(refund).await {
+            Ok(_) => state.used = state.used.saturating_sub(1),
+            Err(err) => tracing::warn!(error = %err, "could not refund a quota unit"),
+        }
+    }
+    state.apply(response.headers_mut());
+    app.cache.maybe_emit_metrics().await;
+    response
+}
+
+/// The admin API's caller: holds the admin key (Secrets Manager on AWS; `ORRERY_ADMIN_KEY` or a
+/// generated key locally), presented as `Authorization: Bearer` or `X-Admin-Key`.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<App> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get("x-admin-key")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| presented_key(&parts.headers))
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "The admin API needs the admin key (`Authorization: Bearer <admin key>`)."
+                        .into(),
+                )
+            })?;
+        let expected = app.secrets.get(&app.config.admin_key_secret).await?;
+        if constant_time_equal(presented.trim(), expected.expose()) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized("The admin key is not valid.".into()))
+        }
+    }
+}
+
+/// Compares through HMAC tags so the time taken does not depend on where the inputs differ.
+fn constant_time_equal(a: &str, b: &str) -> bool {
+    let tag = |text: &str| {
+        #[allow(clippy::expect_used)]
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"orrery-compare").expect("any key length");
+        mac.update(text.as_bytes());
+        mac
+    };
+    tag(a).verify_slice(&tag(b).finalize().into_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_read_from_either_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(presented_key(&headers), None);
+        headers.insert("x-api-key", "orr_live_x".parse().expect("header"));
+        assert_eq!(presented_key(&headers), Some("orr_live_x"));
+        headers.insert(
+            "authorization",
+            "Bearer orr_test_y".parse().expect("header"),
+        );
+        assert_eq!(
+            presented_key(&headers),
+            Some("orr_test_y"),
+            "Authorization wins"
+        );
+    }
+
+    #[test]
+    fn constant_time_comparison_is_exact() {
+        assert!(constant_time_equal("abc", "abc"));
+        assert!(!constant_time_equal("abc", "abd"));
+        assert!(!constant_time_equal("abc", "abcd"));
+    }
+}

@@ -1,0 +1,520 @@
+//! Account and key management: the operations behind `/v1/api-keys` and `/v1/admin/accounts`.
+//! Every read and write is keyed by the caller's account, so another account's id is a 404.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::accounts::{self, Account, AccountStatus};
+use super::auth::{forget_account, forget_key};
+use super::keys::{self, KeyMode, KeyRecord, KeyStatus, NewKeyRequest};
+use super::quota::USAGE_RETENTION_DAYS;
+use super::tiers::Tier;
+use crate::error::ApiError;
+use crate::events::{Event, EventType};
+use crate::store::{Cursor, Query, Store, StoreError, Table};
+use crate::{App, FieldError, clock};
+
+/// A key as its owner sees it (never the key itself, except once at creation).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub mode: KeyMode,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    /// `active`, `revoked` or `expired`.
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub replaced_by: Option<String>,
+    pub last_used_at: Option<String>,
+    /// Requests made with this key today (UTC), per endpoint class.
+    pub usage_today: BTreeMap<&'static str, i64>,
+}
+
+/// A new key: the view plus the full key, shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    pub view: KeyView,
+    pub key: String,
+}
+
+/// Usage read from the account's daily counters.
+#[derive(Debug, Default)]
+pub struct UsageIndex {
+    /// key id → day → class → count.
+    pub days: HashMap<String, BTreeMap<NaiveDate, BTreeMap<&'static str, i64>>>,
+    pub last_used: HashMap<String, String>,
+}
+
+impl UsageIndex {
+    /// One paginated query over the account's counters since `first_day`.
+    pub async fn load(
+        store: &dyn Store,
+        account_id: &str,
+        first_day: NaiveDate,
+    ) -> Result<Self, StoreError> {
+        let mut index = UsageIndex::default();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .query(
+                    Query::partition(Table::Counters, format!("ACCT#{account_id}"))
+                        .with_prefix("QUOTA#")
+                        .with_limit(200)
+                        .after(cursor),
+                )
+                .await?;
+            for item in &page.items {
+                let mut parts = item.key.sk.splitn(3, '#').skip(1);
+                let (Some(day), Some(class)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let (Ok(day), Some(class)) = (
+                    day.parse::<NaiveDate>(),
+                    super::QuotaClass::ALL
+                        .into_iter()
+                        .find(|c| c.as_str() == class),
+                ) else {
+                    continue;
+                };
+                for (name, value) in &item.attrs {
+                    if let Some(key_id) = name.strip_prefix("key#") {
+                        let count = value.as_i64().unwrap_or(0);
+                        if day >= first_day && count > 0 {
+                            index
+                                .days
+                                .entry(key_id.to_owned())
+                                .or_default()
+                                .entry(day)
+                                .or_default()
+                                .insert(class.as_str(), count);
+                        }
+                    } else if let (Some(key_id), Some(at)) =
+                        (name.strip_prefix("last#"), value.as_str())
+                    {
+                        let last = index.last_used.entry(key_id.to_owned()).or_default();
+                        if at > last.as_str() {
+                            *last = at.to_owned();
+                        }
+                    }
+                }
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                return Ok(index);
+            }
+        }
+    }
+
+    fn view(&self, record: &KeyRecord, now: DateTime<Utc>) -> KeyView {
+        let today = now.date_naive();
+        KeyView {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            mode: record.mode,
+            prefix: record.display_prefix.clone(),
+            scopes: record.scopes.clone(),
+            status: record.effective_status(now),
+            created_at: record.created_at,
+            expires_at: record.valid_until,
+            revoked_at: record.revoked_at,
+            replaced_by: record.replaced_by.clone(),
+            last_used_at: self.last_used.get(&record.id).cloned(),
+            usage_today: self
+                .days
+                .get(&record.id)
+                .and_then(|days| days.get(&today))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn fresh_view(record: &KeyRecord, now: DateTime<Utc>) -> KeyView {
+    UsageIndex::default().view(record, now)
+}
+
+/// Publishes an event; a failure is logged, not returned: the request's own work is done and
+/// must not be reported as failed (events are at-least-once from here on).
+pub async fn publish(app: &App, kind: EventType, account_id: &str, data: serde_json::Value) {
+    let event = Event::new(kind, account_id, data);
+    if let Err(err) = app.events.publish(&event).await {
+        tracing::error!(error = %err, event_type = kind.as_str(), "could not publish an event");
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("No API key with this id.".into())
+}
+
+async fn own_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyRecord, ApiError> {
+    if !crate::ids::is_valid("key", key_id) {
+        return Err(not_found());
+    }
+    keys::get(app.store.as_ref(), account_id, key_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+pub async fn create_key(
+    app: &App,
+    account_id: &str,
+    request: NewKeyRequest,
+) -> Result<CreatedKeyView, ApiError> {
+    request.validate(clock::now())?;
+    let hasher = app.key_hasher().await?;
+    let (created, writes) = keys::new_key(&hasher, account_id, &request)?;
+    app.store.transact(writes).await?;
+    publish(
+        app,
+        EventType::KeyCreated,
+        account_id,
+        serde_json::json!({"key_id": created.record.id, "name": created.record.name}),
+    )
+    .await;
+    Ok(CreatedKeyView {
+        view: fresh_view(&created.record, clock::now()),
+        key: created.key.expose().to_owned(),
+    })
+}
+
+pub async fn list_keys(
+    app: &App,
+    account_id: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<KeyView>, Option<Cursor>), ApiError> {
+    let now = clock::now();
+    let (records, next) = keys::list(app.store.as_ref(), account_id, limit, cursor).await?;
+    let usage = UsageIndex::load(app.store.as_ref(), account_id, now.date_naive()).await?;
+    Ok((
+        records
+            .iter()
+            .map(|record| usage.view(record, now))
+            .collect(),
+        next,
+    ))
+}
+
+pub async fn get_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyView, ApiError> {
+    let record = own_key(app, account_id, key_id).await?;
+    let now = clock::now();
+    let usage = UsageIndex::load(app.store.as_ref(), account_id, now.date_naive()).await?;
+    Ok(usage.view(&record, now))
+}
+
+/// Per-day, per-class counts of one key over the last `days` days (at most the retention).
+#[derive(Debug, Serialize)]
+pub struct KeyUsageView {
+    pub key_id: String,
+    pub last_used_at: Option<String>,
+    pub days: Vec<DayUsage>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DayUsage {
+    pub date: NaiveDate,
+    pub counts: BTreeMap<&'static str, i64>,
+}
+
+pub async fn key_usage(
+    app: &App,
+    account_id: &str,
+    key_id: &str,
+    days: u32,
+) -> Result<KeyUsageView, ApiError> {
+    if !(1..=USAGE_RETENTION_DAYS as u32).contains(&days) {
+        return Err(ApiError::validation(
+            "days",
+            format!("must be 1..={USAGE_RETENTION_DAYS}"),
+        ));
+    }
+    let record = own_key(app, account_id, key_id).await?;
+    let first_day = clock::now().date_naive() - ChronoDuration::days(i64::from(days) - 1);
+    let mut usage = UsageIndex::load(app.store.as_ref(), account_id, first_day).await?;
+    let days = usage.days.remove(&record.id).unwrap_or_default();
+    Ok(KeyUsageView {
+        last_used_at: usage.last_used.remove(&record.id),
+        key_id: record.id,
+        days: days
+            .into_iter()
+            .rev()
+            .map(|(date, counts)| DayUsage { date, counts })
+            .collect(),
+    })
+}
+
+pub async fn revoke_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyView, ApiError> {
+    let mut record = own_key(app, account_id, key_id).await?;
+    if record.status == KeyStatus::Revoked {
+        return Ok(fresh_view(&record, clock::now()));
+    }
+    record.status = KeyStatus::Revoked;
+    record.revoked_at = Some(clock::now());
+    app.store
+        .transact(keys::update_writes(&record, KeyStatus::Active)?)
+        .await?;
+    forget_key(app, &record.hash).await;
+    publish(
+        app,
+        EventType::KeyRevoked,
+        account_id,
+        serde_json::json!({"key_id": record.id}),
+    )
+    .await;
+    Ok(fresh_view(&record, clock::now()))
+}
+
+pub async fn delete_key(app: &App, account_id: &str, key_id: &str) -> Result<(), ApiError> {
+    let record = own_key(app, account_id, key_id).await?;
+    keys::delete(app.store.as_ref(), &record)
+        .await
+        .map_err(|err| match err {
+            StoreError::TransactionCanceled { .. } => not_found(),
+            other => other.into(),
+        })?;
+    forget_key(app, &record.hash).await;
+    if record.status == KeyStatus::Active {
+        publish(
+            app,
+            EventType::KeyRevoked,
+            account_id,
+            serde_json::json!({"key_id": record.id, "deleted": true}),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// How long the old key keeps working; default from configuration (24 h).
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RotatedKeyView {
+    #[serde(flatten)]
+    pub key: CreatedKeyView,
+    pub previous_key: KeyView,
+}
+
+pub async fn rotate_key(
+    app: &App,
+    account_id: &str,
+    key_id: &str,
+    request: RotateRequest,
+) -> Result<RotatedKeyView, ApiError> {
+    let grace = match request.grace_seconds {
+        Some(seconds) if seconds > 7 * 86_400 => {
+            return Err(ApiError::validation(
+                "grace_seconds",
+                "must be at most 604800 (7 days)",
+            ));
+        }
+        Some(seconds) => ChronoDuration::seconds(seconds as i64),
+        None => ChronoDuration::from_std(app.config.key_rotation_grace)
+            .unwrap_or_else(|_| ChronoDuration::days(1)),
+    };
+    let mut old = own_key(app, account_id, key_id).await?;
+    let now = clock::now();
+    if old.refusal(now).is_some() {
+        return Err(ApiError::Conflict(
+            "Only an active key can be rotated.".into(),
+        ));
+    }
+    let hasher = app.key_hasher().await?;
+    let request = NewKeyRequest {
+        name: old.name.clone(),
+        expires_at: old.valid_until,
+        scopes: Some(old.scopes.clone()),
+        mode: old.mode,
+    };
+    let (created, mut writes) = keys::new_key(&hasher, account_id, &request)?;
+    let grace_end = now + grace;
+    old.valid_until = Some(
+        old.valid_until
+            .map_or(grace_end, |until| until.min(grace_end)),
+    );
+    old.replaced_by = Some(created.record.id.clone());
+    writes.extend(keys::update_writes(&old, KeyStatus::Active)?);
+    app.store.transact(writes).await?;
+    forget_key(app, &old.hash).await;
+    publish(
+        app,
+        EventType::KeyCreated,
+        account_id,
+        serde_json::json!({"key_id": created.record.id, "rotated_from": old.id}),
+    )
+    .await;
+    Ok(RotatedKeyView {
+        key: CreatedKeyView {
+            view: fresh_view(&created.record, now),
+            key: created.key.expose().to_owned(),
+        },
+        previous_key: fresh_view(&old, now),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountRequest {
+    pub name: String,
+    #[serde(default = "default_tier")]
+    pub tier: Tier,
+    /// Name of the first API key.
+    #[serde(default)]
+    pub key_name: Option<String>,
+}
+
+fn default_tier() -> Tier {
+    Tier::Free
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewAccountView {
+    pub account: Account,
+    pub api_key: CreatedKeyView,
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    let length = name.trim().chars().count();
+    if length == 0 || length > 200 {
+        return Err(ApiError::validation("name", "must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+pub async fn create_account(
+    app: &App,
+    request: NewAccountRequest,
+) -> Result<NewAccountView, ApiError> {
+    validate_name(&request.name)?;
+    let account = Account::new(&request.name, request.tier);
+    let key_request = NewKeyRequest {
+        name: request.key_name.unwrap_or_else(|| "default".into()),
+        ..NewKeyRequest::default()
+    };
+    key_request
+        .validate(clock::now())
+        .map_err(|err| match err {
+            ApiError::Validation(errors) => ApiError::Validation(
+                errors
+                    .into_iter()
+                    .map(|e| FieldError::new("key_name", e.message))
+                    .collect(),
+            ),
+            other => other,
+        })?;
+    let hasher = app.key_hasher().await?;
+    let (created, mut writes) = keys::new_key(&hasher, &account.id, &key_request)?;
+    writes.insert(0, account.create_write()?);
+    app.store.transact(writes).await?;
+    publish(
+        app,
+        EventType::KeyCreated,
+        &account.id,
+        serde_json::json!({"key_id": created.record.id, "name": created.record.name}),
+    )
+    .await;
+    Ok(NewAccountView {
+        api_key: CreatedKeyView {
+            view: fresh_view(&created.record, clock::now()),
+            key: created.key.expose().to_owned(),
+        },
+        account,
+    })
+}
+
+pub async fn get_account(app: &App, id: &str) -> Result<Account, ApiError> {
+    if !crate::ids::is_valid("acct", id) {
+        return Err(ApiError::NotFound("No account with this id.".into()));
+    }
+    accounts::get(app.store.as_ref(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No account with this id.".into()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tier: Option<Tier>,
+    #[serde(default)]
+    pub status: Option<AccountStatus>,
+}
+
+/// Changes an account (the billing hook): takes effect at once in this container and within the
+/// cache staleness bound everywhere.
+pub async fn update_account(app: &App, id: &str, patch: AccountPatch) -> Result<Account, ApiError> {
+    if let Some(name) = &patch.name {
+        validate_name(name)?;
+    }
+    let mut account = get_account(app, id).await?;
+    if let Some(name) = patch.name {
+        account.name = name.trim().to_owned();
+    }
+    if let Some(tier) = patch.tier {
+        account.tier = tier;
+    }
+    if let Some(status) = patch.status {
+        account.status = status;
+    }
+    account.updated_at = clock::now();
+    accounts::save(app.store.as_ref(), &account)
+        .await
+        .map_err(|err| match err {
+            StoreError::ConditionFailed => ApiError::NotFound("No account with this id.".into()),
+            other => other.into(),
+        })?;
+    forget_account(app, &account.id).await;
+    Ok(account)
+}
+
+pub async fn list_accounts(
+    app: &App,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<Account>, Option<Cursor>), ApiError> {
+    Ok(accounts::list(app.store.as_ref(), limit, cursor).await?)
+}
+
+/// Preloads key verifications and account tiers of the given accounts into the cache (the admin
+/// warm endpoint; L2's hot set is warmed separately).
+pub async fn warm_accounts(app: &App, account_ids: &[String]) -> Result<usize, ApiError> {
+    let mut warmed = 0;
+    for account_id in account_ids {
+        let Some(account) = accounts::get(app.store.as_ref(), account_id).await? else {
+            continue;
+        };
+        app.cache
+            .put(&crate::cache::ACCOUNTS, &account.id, &account)
+            .await;
+        warmed += 1;
+        let mut cursor = None;
+        loop {
+            let (records, next) = keys::list(app.store.as_ref(), account_id, 100, cursor).await?;
+            for record in records
+                .into_iter()
+                .filter(|r| r.status == KeyStatus::Active)
+            {
+                super::auth::remember_key(app, &record).await;
+                warmed += 1;
+            }
+            cursor = next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(warmed)
+}

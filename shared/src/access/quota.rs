@@ -1,0 +1,155 @@
+//! Daily quotas: one atomic conditional increment per admitted request, per account × class ×
+//! UTC day, on a counter item that also carries the per-key counts and last-use times (so the
+//! request still makes exactly one write). Over the limit the increment changes nothing and the
+//! account × class is remembered as exhausted until the day ends, so further requests are refused
+//! from the cache without touching the store.
+//!
+//! Storage: counters table, `ACCT#<account>` / `QUOTA#<yyyy-mm-dd>#<class>`, attributes
+//! `count`, `key#<key id>` (requests by that key) and `last#<key id>` (its last use), expiring
+//! `USAGE_RETENTION_DAYS` after the day.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::tiers::QuotaClass;
+use crate::store::{Increment, Key, Table};
+
+/// How long daily counters (and so per-key usage history) are kept.
+pub const USAGE_RETENTION_DAYS: i64 = 32;
+
+pub fn counter_key(account_id: &str, day: NaiveDate, class: QuotaClass) -> Key {
+    Key::new(
+        Table::Counters,
+        format!("ACCT#{account_id}"),
+        format!("QUOTA#{day}#{}", class.as_str()),
+    )
+}
+
+/// The UTC day a request falls in, and when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub day: NaiveDate,
+    pub resets_at: DateTime<Utc>,
+}
+
+impl Window {
+    pub fn containing(now: DateTime<Utc>) -> Self {
+        let day = now.date_naive();
+        let resets_at = (day + ChronoDuration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .map_or(now, |t| t.and_utc());
+        Self { day, resets_at }
+    }
+
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> u64 {
+        (self.resets_at - now).num_seconds().max(1) as u64
+    }
+}
+
+/// The state of one quota after a request, for the rate-limit headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QuotaState {
+    pub class: QuotaClass,
+    pub limit: u32,
+    pub used: u32,
+    pub resets_at: DateTime<Utc>,
+    pub reset_in_seconds: u64,
+}
+
+impl QuotaState {
+    pub fn remaining(&self) -> u32 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// IETF httpapi RateLimit headers (draft-11 syntax) and the familiar X-RateLimit-* ones.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let policy = self.class.policy_name();
+        let pairs = [
+            (
+                "ratelimit-policy",
+                format!("\"{policy}\";q={};w=86400", self.limit),
+            ),
+            (
+                "ratelimit",
+                format!(
+                    "\"{policy}\";r={};t={}",
+                    self.remaining(),
+                    self.reset_in_seconds
+                ),
+            ),
+            ("x-ratelimit-limit", self.limit.to_string()),
+            ("x-ratelimit-remaining", self.remaining().to_string()),
+            ("x-ratelimit-reset", self.resets_at.timestamp().to_string()),
+            ("x-ratelimit-used", self.used.to_string()),
+        ];
+        for (name, value) in pairs {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+    }
+}
+
+/// The single write of an admitted request.
+pub fn admission(
+    account_id: &str,
+    key_id: &str,
+    class: QuotaClass,
+    limit: u32,
+    window: &Window,
+    now: DateTime<Utc>,
+) -> Increment {
+    Increment::new(counter_key(account_id, window.day, class), "count", 1)
+        .with_ceiling(i64::from(limit))
+        .expiring_at((window.resets_at + ChronoDuration::days(USAGE_RETENTION_DAYS)).timestamp())
+        .also_add(format!("key#{key_id}"), 1)
+        .also_set(
+            format!("last#{key_id}"),
+            serde_json::Value::from(crate::clock::rfc3339(now)),
+        )
+}
+
+/// Gives a unit back (a request refused after admission, e.g. 404 or 422).
+pub fn refund(account_id: &str, key_id: &str, class: QuotaClass, window: &Window) -> Increment {
+    Increment::new(counter_key(account_id, window.day, class), "count", -1)
+        .also_add(format!("key#{key_id}"), -1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_utc_days() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T23:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let window = Window::containing(now);
+        assert_eq!(window.day.to_string(), "2026-11-29");
+        assert_eq!(window.resets_at.to_rfc3339(), "2026-11-30T00:00:00+00:00");
+        assert_eq!(window.seconds_left(now), 3600);
+    }
+
+    #[test]
+    fn headers_follow_the_ietf_draft_and_the_x_convention() {
+        let state = QuotaState {
+            class: QuotaClass::Charts,
+            limit: 200,
+            used: 143,
+            resets_at: DateTime::from_timestamp(1_795_996_800, 0).expect("time"),
+            reset_in_seconds: 3600,
+        };
+        let mut headers = HeaderMap::new();
+        state.apply(&mut headers);
+        assert_eq!(
+            headers["ratelimit-policy"],
+            "\"charts-daily\";q=200;w=86400"
+        );
+        assert_eq!(headers["ratelimit"], "\"charts-daily\";r=57;t=3600");
+        assert_eq!(headers["x-ratelimit-limit"], "200");
+        assert_eq!(headers["x-ratelimit-remaining"], "57");
+        assert_eq!(headers["x-ratelimit-used"], "143");
+        assert_eq!(headers["x-ratelimit-reset"], "1795996800");
+    }
+}

@@ -1,0 +1,146 @@
+//! Subscription tiers and their daily limits per endpoint class. The limits are data
+//! (`shared/data/tiers.json`, replaceable with `ORRERY_TIERS_FILE`), not code.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Free,
+    Basic,
+    Premium,
+    Unlimited,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::Free, Tier::Basic, Tier::Premium, Tier::Unlimited];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Free => "free",
+            Tier::Basic => "basic",
+            Tier::Premium => "premium",
+            Tier::Unlimited => "unlimited",
+        }
+    }
+}
+
+/// What a request is counted as. Each class has its own daily counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaClass {
+    Charts,
+    Readings,
+    BatchItems,
+    WebhookTests,
+    Analytics,
+    /// Managing keys, webhooks and saved resources.
+    Management,
+}
+
+impl QuotaClass {
+    pub const ALL: [QuotaClass; 6] = [
+        QuotaClass::Charts,
+        QuotaClass::Readings,
+        QuotaClass::BatchItems,
+        QuotaClass::WebhookTests,
+        QuotaClass::Analytics,
+        QuotaClass::Management,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaClass::Charts => "charts",
+            QuotaClass::Readings => "readings",
+            QuotaClass::BatchItems => "batch_items",
+            QuotaClass::WebhookTests => "webhook_tests",
+            QuotaClass::Analytics => "analytics",
+            QuotaClass::Management => "management",
+        }
+    }
+
+    /// The policy name in `RateLimit-Policy` / `RateLimit` headers.
+    pub fn policy_name(self) -> String {
+        format!("{}-daily", self.as_str().replace('_', "-"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("tier limits: {0}")]
+pub struct TierLimitsError(String);
+
+/// Daily limits: tier → class → requests per UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierLimits {
+    limits: HashMap<Tier, HashMap<QuotaClass, u32>>,
+}
+
+impl TierLimits {
+    /// The product plan shipped with Orrery.
+    pub fn default_plan() -> Self {
+        #[allow(clippy::expect_used)]
+        Self::parse(include_str!("../../data/tiers.json")).expect("the shipped tiers.json is valid")
+    }
+
+    /// Parses limits; every tier must define every class.
+    pub fn parse(json: &str) -> Result<Self, TierLimitsError> {
+        let limits: HashMap<Tier, HashMap<QuotaClass, u32>> =
+            serde_json::from_str(json).map_err(|err| TierLimitsError(err.to_string()))?;
+        for tier in Tier::ALL {
+            let classes = limits
+                .get(&tier)
+                .ok_or_else(|| TierLimitsError(format!("tier {} is missing", tier.as_str())))?;
+            if let Some(class) = QuotaClass::ALL
+                .iter()
+                .find(|class| !classes.contains_key(class))
+            {
+                return Err(TierLimitsError(format!(
+                    "tier {} has no limit for {}",
+                    tier.as_str(),
+                    class.as_str()
+                )));
+            }
+        }
+        Ok(Self { limits })
+    }
+
+    pub fn limit(&self, tier: Tier, class: QuotaClass) -> u32 {
+        self.limits
+            .get(&tier)
+            .and_then(|classes| classes.get(&class))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_matches_the_product_sheet() {
+        let plan = TierLimits::default_plan();
+        let expected = [
+            (Tier::Free, 50, 10),
+            (Tier::Basic, 200, 50),
+            (Tier::Premium, 1000, 500),
+            (Tier::Unlimited, 10_000, 10_000),
+        ];
+        for (tier, charts, readings) in expected {
+            assert_eq!(plan.limit(tier, QuotaClass::Charts), charts);
+            assert_eq!(plan.limit(tier, QuotaClass::Readings), readings);
+        }
+        for class in QuotaClass::ALL {
+            assert_eq!(plan.limit(Tier::Unlimited, class), 10_000);
+        }
+    }
+
+    #[test]
+    fn incomplete_limits_are_refused() {
+        let err = TierLimits::parse(r#"{"free": {"charts": 1}}"#).expect_err("incomplete");
+        assert!(err.to_string().contains("free"));
+        assert_eq!(QuotaClass::BatchItems.policy_name(), "batch-items-daily");
+    }
+}

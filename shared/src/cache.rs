@@ -1,0 +1,717 @@
+//! The two-level cache.
+//!
+//! - **L1**: in-process (`moka`, TinyLFU admission + LRU eviction), bounded by bytes *and* entries
+//!   (every entry weighs at least `max_bytes / max_entries`, so no more than `max_entries` fit),
+//!   per-entry TTL.
+//! - **L2**: optional, shared by every container, over the Redis protocol (ElastiCache/Valkey on
+//!   AWS, `redis-server` locally). Without it the cache is L1 only — a supported configuration.
+//!
+//! Keys live in **namespaces** (`keys`, `accounts`, `charts`, …). Invalidation is by key, or by
+//! namespace (the "pattern" `namespace/*`): a namespace has a generation number that is part of
+//! every key; bumping it (in L2, shared) makes all older entries unreachable everywhere. Each
+//! container re-reads generations from L2 at most every `staleness / 2`, and mutable entries never
+//! live in L1 longer than `staleness`, so **any invalidation reaches every container within the
+//! staleness bound** (default 30 s) and the container that invalidates sees it at once.
+//! L2 failures are logged and counted, and behave as misses: the cache never fails a request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use moka::Expiry;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A cache namespace and how its entries behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: &'static str,
+    pub ttl: Duration,
+    /// Immutable entries (keyed by content hash) may outlive the staleness bound in L1.
+    pub immutable: bool,
+}
+
+/// Key verification: hash of a presented API key → its record.
+pub const KEYS: Namespace = Namespace {
+    name: "keys",
+    ttl: Duration::from_secs(300),
+    immutable: false,
+};
+/// Account id → tier and status.
+pub const ACCOUNTS: Namespace = Namespace {
+    name: "accounts",
+    ttl: Duration::from_secs(300),
+    immutable: false,
+};
+/// Account × class × day that is known to be over quota.
+pub const EXHAUSTED: Namespace = Namespace {
+    name: "exhausted",
+    ttl: Duration::from_secs(86_400),
+    immutable: false,
+};
+/// Chart results by canonical input hash.
+pub const CHARTS: Namespace = Namespace {
+    name: "charts",
+    ttl: Duration::from_secs(86_400),
+    immutable: true,
+};
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// The longest a mutable entry can be served after it was invalidated elsewhere.
+    pub staleness: Duration,
+    /// How many hot keys L2 remembers for warming.
+    pub hot_set_size: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 50_000,
+            max_bytes: 64 * 1024 * 1024,
+            staleness: Duration::from_secs(30),
+            hot_set_size: 1000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("shared cache error: {0}")]
+pub struct SharedCacheError(pub String);
+
+/// The L2 contract: bytes by key with a TTL, namespace generations, and a hot set.
+#[async_trait]
+pub trait SharedCache: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedCacheError>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SharedCacheError>;
+    async fn delete(&self, key: &str) -> Result<(), SharedCacheError>;
+    async fn generation(&self, namespace: &str) -> Result<u64, SharedCacheError>;
+    async fn bump_generation(&self, namespace: &str) -> Result<u64, SharedCacheError>;
+    /// Counts one use of `key` in the hot set (kept to `keep` members).
+    async fn touch_hot(&self, key: &str, keep: usize) -> Result<(), SharedCacheError>;
+    /// The `count` hottest keys, hottest first.
+    async fn hottest(&self, count: usize) -> Result<Vec<String>, SharedCacheError>;
+}
+
+/// L2 over the Redis protocol.
+pub struct RedisCache {
+    connection: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl RedisCache {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, SharedCacheError> {
+        let client = redis::Client::open(url).map_err(|err| SharedCacheError(err.to_string()))?;
+        let connection = client
+            .get_connection_manager()
+            .await
+            .map_err(|err| SharedCacheError(err.to_string()))?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn redis_error(err: redis::RedisError) -> SharedCacheError {
+    SharedCacheError(err.to_string())
+}
+
+#[async_trait]
+impl SharedCache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedCacheError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SharedCacheError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), SharedCacheError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn generation(&self, namespace: &str) -> Result<u64, SharedCacheError> {
+        let mut connection = self.connection.clone();
+        let value: Option<u64> = redis::cmd("GET")
+            .arg(self.key(&format!("generation/{namespace}")))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn bump_generation(&self, namespace: &str) -> Result<u64, SharedCacheError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("INCR")
+            .arg(self.key(&format!("generation/{namespace}")))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn touch_hot(&self, key: &str, keep: usize) -> Result<(), SharedCacheError> {
+        let mut connection = self.connection.clone();
+        let hot = self.key("hot");
+        redis::pipe()
+            .cmd("ZINCRBY")
+            .arg(&hot)
+            .arg(1)
+            .arg(key)
+            .ignore()
+            .cmd("ZREMRANGEBYRANK")
+            .arg(&hot)
+            .arg(0)
+            .arg(-(keep as i64) - 1)
+            .ignore()
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn hottest(&self, count: usize) -> Result<Vec<String>, SharedCacheError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("ZREVRANGE")
+            .arg(self.key("hot"))
+            .arg(0)
+            .arg(count.saturating_sub(1))
+            .query_async(&mut connection)
+            .await
+            .map_err(redis_error)
+    }
+}
+
+/// What L1 holds: the serialized value and its time to live.
+#[derive(Clone)]
+struct Entry {
+    bytes: Arc<[u8]>,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        _created: Instant,
+    ) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+/// What L2 stores: the value with its TTL, so warming can put it back into L1 correctly.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    ttl_ms: u64,
+    immutable: bool,
+    value: serde_json::Value,
+}
+
+#[derive(Debug, Default)]
+struct LevelCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    errors: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LevelStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub errors: u64,
+}
+
+impl LevelCounters {
+    fn snapshot(&self) -> LevelStats {
+        LevelStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheStats {
+    pub l1: LevelStats,
+    /// `None` when no shared cache is configured.
+    pub l2: Option<LevelStats>,
+    pub l1_entries: u64,
+    pub l1_bytes: u64,
+    pub staleness_seconds: u64,
+}
+
+impl CacheStats {
+    /// The statistics as one CloudWatch Embedded Metric Format line (namespace `Orrery`,
+    /// dimension `Level`).
+    pub fn emf_lines(&self, timestamp_ms: i64) -> Vec<String> {
+        let mut levels = vec![("L1", self.l1)];
+        if let Some(l2) = self.l2 {
+            levels.push(("L2", l2));
+        }
+        levels
+            .into_iter()
+            .map(|(level, stats)| {
+                serde_json::json!({
+                    "_aws": {
+                        "Timestamp": timestamp_ms,
+                        "CloudWatchMetrics": [{
+                            "Namespace": "Orrery",
+                            "Dimensions": [["Level"]],
+                            "Metrics": [
+                                {"Name": "CacheHits", "Unit": "Count"},
+                                {"Name": "CacheMisses", "Unit": "Count"},
+                                {"Name": "CacheEvictions", "Unit": "Count"},
+                                {"Name": "CacheErrors", "Unit": "Count"}
+                            ]
+                        }]
+                    },
+                    "Level": level,
+                    "CacheHits": stats.hits,
+                    "CacheMisses": stats.misses,
+                    "CacheEvictions": stats.evictions,
+                    "CacheErrors": stats.errors,
+                })
+                .to_string()
+            })
+            .collect()
+    }
+}
+
+pub struct TwoLevelCache {
+    l1: moka::future::Cache<String, Entry>,
+    l2: Option<Arc<dyn SharedCache>>,
+    config: CacheConfig,
+    /// Namespace → (generation, when it was read from L2).
+    generations: Mutex<HashMap<&'static str, (u64, Instant)>>,
+    l1_counters: Arc<LevelCounters>,
+    l2_counters: LevelCounters,
+    /// When EMF metrics were last printed (Unix ms).
+    last_emitted_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TwoLevelCache {
+    pub fn new(config: CacheConfig, l2: Option<Arc<dyn SharedCache>>) -> Self {
+        let floor = (config.max_bytes / config.max_entries.max(1)).max(1);
+        let l1_counters = Arc::new(LevelCounters::default());
+        let evictions = l1_counters.clone();
+        let l1 = moka::future::Cache::builder()
+            .max_capacity(config.max_bytes)
+            .weigher(move |key: &String, entry: &Entry| {
+                let bytes = (key.len() + entry.bytes.len()) as u64;
+                u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .eviction_listener(move |_key, _value, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self {
+            l1,
+            l2,
+            config,
+            generations: Mutex::new(HashMap::new()),
+            l1_counters,
+            l2_counters: LevelCounters::default(),
+            last_emitted_ms: std::sync::atomic::AtomicI64::new(crate::clock::now_millis()),
+        }
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    pub fn has_shared_level(&self) -> bool {
+        self.l2.is_some()
+    }
+
+    /// The namespace's current generation: local, refreshed from L2 at most every staleness/2.
+    async fn generation(&self, namespace: &Namespace) -> u64 {
+        let refresh_after = self.config.staleness / 2;
+        let cached = self.lock_generations().get(namespace.name).copied();
+        match (&self.l2, cached) {
+            (_, Some((generation, read))) if read.elapsed() < refresh_after => generation,
+            (None, cached) => cached.map_or(0, |(generation, _)| generation),
+            (Some(l2), cached) => match l2.generation(namespace.name).await {
+                Ok(generation) => {
+                    // Never step back below a generation this container bumped itself.
+                    let generation = generation.max(cached.map_or(0, |(g, _)| g));
+                    self.lock_generations()
+                        .insert(namespace.name, (generation, Instant::now()));
+                    generation
+                }
+                Err(err) => {
+                    self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %err, "cannot read a cache generation; using the last known");
+                    cached.map_or(0, |(generation, _)| generation)
+                }
+            },
+        }
+    }
+
+    fn lock_generations(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, (u64, Instant)>> {
+        self.generations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn full_key(namespace: &Namespace, generation: u64, key: &str) -> String {
+        format!("{}/{generation}/{key}", namespace.name)
+    }
+
+    fn l1_ttl(&self, namespace: &Namespace, ttl: Duration) -> Duration {
+        if namespace.immutable {
+            ttl
+        } else {
+            ttl.min(self.config.staleness)
+        }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, namespace: &Namespace, key: &str) -> Option<T> {
+        let full = Self::full_key(namespace, self.generation(namespace).await, key);
+        if let Some(entry) = self.l1.get(&full).await {
+            self.l1_counters.hits.fetch_add(1, Ordering::Relaxed);
+            return serde_json::from_slice(&entry.bytes).ok();
+        }
+        self.l1_counters.misses.fetch_add(1, Ordering::Relaxed);
+        let l2 = self.l2.as_ref()?;
+        match l2.get(&full).await {
+            Ok(Some(bytes)) => {
+                self.l2_counters.hits.fetch_add(1, Ordering::Relaxed);
+                let stored: Stored = serde_json::from_slice(&bytes).ok()?;
+                let value = serde_json::from_value::<T>(stored.value.clone()).ok()?;
+                self.insert_l1(
+                    namespace,
+                    full.clone(),
+                    &stored.value,
+                    Duration::from_millis(stored.ttl_ms),
+                )
+                .await;
+                if let Err(err) = l2.touch_hot(&full, self.config.hot_set_size).await {
+                    tracing::debug!(error = %err, "hot set not updated");
+                }
+                Some(value)
+            }
+            Ok(None) => {
+                self.l2_counters.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(err) => {
+                self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "shared cache read failed; treated as a miss");
+                None
+            }
+        }
+    }
+
+    async fn insert_l1(
+        &self,
+        namespace: &Namespace,
+        full: String,
+        value: &serde_json::Value,
+        ttl: Duration,
+    ) {
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            return;
+        };
+        self.l1
+            .insert(
+                full,
+                Entry {
+                    bytes: bytes.into(),
+                    ttl: self.l1_ttl(namespace, ttl),
+                },
+            )
+            .await;
+    }
+
+    /// Stores in both levels with the namespace's TTL.
+    pub async fn put<T: Serialize>(&self, namespace: &Namespace, key: &str, value: &T) {
+        self.put_with_ttl(namespace, key, value, namespace.ttl)
+            .await;
+    }
+
+    pub async fn put_with_ttl<T: Serialize>(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) {
+        let Ok(value) = serde_json::to_value(value) else {
+            return;
+        };
+        let full = Self::full_key(namespace, self.generation(namespace).await, key);
+        self.insert_l1(namespace, full.clone(), &value, ttl).await;
+        if let Some(l2) = &self.l2 {
+            let stored = Stored {
+                ttl_ms: ttl.as_millis() as u64,
+                immutable: namespace.immutable,
+                value,
+            };
+            let bytes = serde_json::to_vec(&stored).unwrap_or_default();
+            if let Err(err) = l2.set(&full, &bytes, ttl).await {
+                self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "shared cache write failed");
+            }
+        }
+    }
+
+    /// Removes one key from both levels (other containers' L1 copies age out within the bound).
+    pub async fn invalidate(&self, namespace: &Namespace, key: &str) {
+        let full = Self::full_key(namespace, self.generation(namespace).await, key);
+        self.l1.invalidate(&full).await;
+        if let Some(l2) = &self.l2
+            && let Err(err) = l2.delete(&full).await
+        {
+            self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %err, "shared cache delete failed");
+        }
+    }
+
+    /// Invalidates every key of a namespace, here at once and everywhere within the bound.
+    pub async fn invalidate_namespace(&self, namespace: &Namespace) {
+        let local = self
+            .lock_generations()
+            .get(namespace.name)
+            .map_or(0, |(g, _)| *g);
+        let next = match &self.l2 {
+            Some(l2) => match l2.bump_generation(namespace.name).await {
+                Ok(shared) => shared.max(local + 1),
+                Err(err) => {
+                    self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %err, "cannot bump a shared generation; invalidating locally");
+                    local + 1
+                }
+            },
+            None => local + 1,
+        };
+        self.lock_generations()
+            .insert(namespace.name, (next, Instant::now()));
+        let prefix = format!("{}/", namespace.name);
+        // Unreachable already; dropping them frees the memory now.
+        let _ = self
+            .l1
+            .invalidate_entries_if(move |key, _| key.starts_with(&prefix));
+    }
+
+    /// Loads L2's hottest entries into L1 (cold start, or the admin endpoint). Returns how many.
+    pub async fn warm(&self, count: usize) -> usize {
+        let Some(l2) = &self.l2 else { return 0 };
+        let keys = match l2.hottest(count).await {
+            Ok(keys) => keys,
+            Err(err) => {
+                self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "cannot read the hot set");
+                return 0;
+            }
+        };
+        let mut warmed = 0;
+        for full in keys {
+            let Some(namespace) = [KEYS, ACCOUNTS, EXHAUSTED, CHARTS]
+                .into_iter()
+                .find(|ns| full.starts_with(&format!("{}/", ns.name)))
+            else {
+                continue;
+            };
+            let Some(generation) = full.split('/').nth(1).and_then(|g| g.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if generation != self.generation(&namespace).await {
+                continue;
+            }
+            if let Ok(Some(bytes)) = l2.get(&full).await
+                && let Ok(stored) = serde_json::from_slice::<Stored>(&bytes)
+            {
+                let ttl = Duration::from_millis(stored.ttl_ms);
+                self.insert_l1(&namespace, full, &stored.value, ttl).await;
+                warmed += 1;
+            }
+        }
+        warmed
+    }
+
+    pub async fn stats(&self) -> CacheStats {
+        self.l1.run_pending_tasks().await;
+        CacheStats {
+            l1: self.l1_counters.snapshot(),
+            l2: self.l2.as_ref().map(|_| self.l2_counters.snapshot()),
+            l1_entries: self.l1.entry_count(),
+            l1_bytes: self.l1.weighted_size(),
+            staleness_seconds: self.config.staleness.as_secs(),
+        }
+    }
+
+    /// Prints the statistics as EMF lines at most once a minute per container (called on the
+    /// request path; costs one atomic load otherwise).
+    pub async fn maybe_emit_metrics(&self) {
+        let now = crate::clock::now_millis();
+        let last = self.last_emitted_ms.load(Ordering::Relaxed);
+        if now - last >= 60_000
+            && self
+                .last_emitted_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.emit_metrics().await;
+        }
+    }
+
+    /// Prints the statistics as EMF lines on stdout, where Lambda ships them to CloudWatch.
+    pub async fn emit_metrics(&self) {
+        for line in self.stats().await.emf_lines(crate::clock::now_millis()) {
+            println!("{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(max_entries: u64, max_bytes: u64) -> TwoLevelCache {
+        TwoLevelCache::new(
+            CacheConfig {
+                max_entries,
+                max_bytes,
+                ..CacheConfig::default()
+            },
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn hits_misses_and_invalidation() {
+        let cache = cache(100, 1 << 20);
+        assert_eq!(cache.get::<String>(&KEYS, "a").await, None);
+        cache.put(&KEYS, "a", &"alpha".to_owned()).await;
+        assert_eq!(
+            cache.get::<String>(&KEYS, "a").await.as_deref(),
+            Some("alpha")
+        );
+        cache.invalidate(&KEYS, "a").await;
+        assert_eq!(cache.get::<String>(&KEYS, "a").await, None);
+        let stats = cache.stats().await;
+        assert_eq!((stats.l1.hits, stats.l1.misses), (1, 2));
+        assert_eq!(stats.l2, None);
+    }
+
+    #[tokio::test]
+    async fn namespace_invalidation_drops_every_key_of_the_namespace_only() {
+        let cache = cache(100, 1 << 20);
+        cache.put(&KEYS, "a", &1).await;
+        cache.put(&KEYS, "b", &2).await;
+        cache.put(&ACCOUNTS, "a", &3).await;
+        cache.invalidate_namespace(&KEYS).await;
+        assert_eq!(cache.get::<i32>(&KEYS, "a").await, None);
+        assert_eq!(cache.get::<i32>(&KEYS, "b").await, None);
+        assert_eq!(cache.get::<i32>(&ACCOUNTS, "a").await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn l1_is_bounded_by_entries_and_counts_evictions() {
+        let cache = cache(10, 1 << 20);
+        for i in 0..200 {
+            cache.put(&CHARTS, &format!("k{i}"), &i).await;
+            // Reading makes entries candidates under TinyLFU admission.
+            let _ = cache.get::<i32>(&CHARTS, &format!("k{i}")).await;
+        }
+        let stats = cache.stats().await;
+        assert!(stats.l1_entries <= 10, "{stats:?}");
+        assert!(
+            stats.l1.evictions > 0 || stats.l1_entries < 200,
+            "{stats:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn l1_is_bounded_by_bytes() {
+        let cache = cache(1000, 4096);
+        let big = "x".repeat(1000);
+        for i in 0..50 {
+            cache.put(&CHARTS, &format!("k{i}"), &big).await;
+            let _ = cache.get::<String>(&CHARTS, &format!("k{i}")).await;
+        }
+        assert!(cache.stats().await.l1_bytes <= 4096);
+    }
+
+    #[tokio::test]
+    async fn mutable_entries_never_outlive_the_staleness_bound_in_l1() {
+        let cache = TwoLevelCache::new(
+            CacheConfig {
+                staleness: Duration::from_millis(200),
+                ..CacheConfig::default()
+            },
+            None,
+        );
+        cache.put(&KEYS, "k", &1).await;
+        cache.put(&CHARTS, "c", &2).await;
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(
+            cache.get::<i32>(&KEYS, "k").await,
+            None,
+            "mutable entry expired at the bound"
+        );
+        assert_eq!(
+            cache.get::<i32>(&CHARTS, "c").await,
+            Some(2),
+            "immutable entry kept"
+        );
+    }
+
+    #[test]
+    fn emf_lines_declare_metrics() {
+        let stats = CacheStats {
+            l1: LevelStats {
+                hits: 3,
+                misses: 1,
+                evictions: 0,
+                errors: 0,
+            },
+            l2: None,
+            l1_entries: 1,
+            l1_bytes: 10,
+            staleness_seconds: 30,
+        };
+        let lines = stats.emf_lines(1);
+        assert_eq!(lines.len(), 1);
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
+        assert_eq!(line["CacheHits"], 3);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Orrery");
+    }
+}

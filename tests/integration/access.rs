@@ -1,0 +1,1039 @@
+//! Metered access on both backends: the admin API, API keys, scopes, quotas and their headers,
+//! tenant isolation, and the exact-admission concurrency test over HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orrery::access::keys::KeyMode;
+use orrery_tests::{Backend, TestApp, TestBackend, TestOptions};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    admin_api_needs_the_admin_key,
+    admin_creates_lists_reads_and_retiers_accounts,
+    api_key_lifecycle_create_list_show_revoke_delete,
+    every_401_reason_is_stated,
+    scopes_are_enforced_with_403,
+    another_accounts_key_is_a_404,
+    metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing,
+    fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty,
+    rotation_keeps_the_old_key_for_its_grace_period,
+    usage_is_tracked_per_key_per_day_per_class,
+    tier_upgrade_lifts_an_exhausted_quota_at_once,
+    validation_errors_name_fields,
+    warm_metered_requests_make_one_write_and_no_reads,
+    admin_cache_endpoints_report_warm_and_invalidate,
+);
+
+const ADMIN_KEY: &str = "orr_admin_test_key_for_the_suite";
+
+async fn serve(backend: TestBackend) -> TestApp {
+    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
+        .await
+        .unwrap();
+    orrery_tests::spawn_app_with(backend, |routes| routes).await
+}
+
+async fn serve_with(kind: Backend, options: TestOptions) -> TestApp {
+    serve(orrery_tests::backend_with(kind, options).await).await
+}
+
+async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
+    let response = server
+        .client
+        .post(server.url("/v1/admin/accounts"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "Acme", "tier": tier}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    (
+        body["account"]["id"].as_str().unwrap().to_owned(),
+        body["api_key"]["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn status_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn admin_api_needs_the_admin_key(backend: TestBackend) {
+    let server = serve(backend).await;
+    let missing = server
+        .client
+        .get(server.url("/v1/admin/accounts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    let wrong = server
+        .client
+        .get(server.url("/v1/admin/accounts"))
+        .bearer_auth("orr_admin_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let (_, key) = create_account(&server, "free").await;
+    let customer = server
+        .client
+        .get(server.url("/v1/admin/accounts"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        customer.status(),
+        StatusCode::UNAUTHORIZED,
+        "an API key is not the admin key"
+    );
+}
+
+async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
+    let server = serve(backend).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(create_account(&server, "basic").await.0);
+    }
+    let first = server
+        .client
+        .get(server.url("/v1/admin/accounts?limit=2"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second: Value = server
+        .client
+        .get(server.url(&format!("/v1/admin/accounts?limit=2&cursor={cursor}")))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["data"].as_array().unwrap())
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids);
+
+    let id = &ids[0];
+    let (status, account) = status_of(
+        server
+            .client
+            .get(server.url(&format!("/v1/admin/accounts/{id}")))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, account["tier"].as_str()),
+        (StatusCode::OK, Some("basic"))
+    );
+    let (status, account) = status_of(
+        server
+            .client
+            .patch(server.url(&format!("/v1/admin/accounts/{id}")))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"tier": "premium"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, account["tier"].as_str()),
+        (StatusCode::OK, Some("premium"))
+    );
+    let missing = server
+        .client
+        .get(server.url("/v1/admin/accounts/acct_00000000000000000000000000"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let bad_tier = server
+        .client
+        .patch(server.url(&format!("/v1/admin/accounts/{id}")))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"tier": "gold"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_tier.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    let (status, created) = status_of(
+        server
+            .client
+            .post(server.url("/v1/api-keys"))
+            .bearer_auth(&key)
+            .json(&json!({"name": "ci", "mode": "test"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let second_key = created["key"].as_str().unwrap().to_owned();
+    assert!(second_key.starts_with("orr_test_"));
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let list: Value = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("key").is_none() && k.get("hash").is_none()),
+        "keys are shown once"
+    );
+
+    let shown = server
+        .client
+        .get(server.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let works = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .header("x-api-key", &second_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(works.status(), StatusCode::OK, "X-API-Key is accepted too");
+
+    let (status, revoked) = status_of(
+        server
+            .client
+            .patch(server.url(&format!("/v1/api-keys/{id}/revoke")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, revoked["status"].as_str()),
+        (StatusCode::OK, Some("revoked"))
+    );
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&second_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once in the container that revoked it"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("revoked"));
+
+    let deleted = server
+        .client
+        .delete(server.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = server
+        .client
+        .get(server.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&second_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("not valid"),
+        "a deleted key is just invalid: {body}"
+    );
+}
+
+async fn every_401_reason_is_stated(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    let cases = [
+        (None, "No API key"),
+        (Some("Bearer sk_live_123".to_owned()), "malformed"),
+        (
+            Some(format!("Bearer orr_live_{}", "A".repeat(33))),
+            "not valid",
+        ),
+    ];
+    for (header, reason) in cases {
+        let mut request = server.client.get(server.url("/v1/api-keys"));
+        if let Some(header) = header {
+            request = request.header("authorization", header);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.headers().contains_key("www-authenticate"));
+        let (status, body) = status_of(response).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            body["detail"].as_str().unwrap().contains(reason),
+            "{reason}: {body}"
+        );
+    }
+    // Expired: a key whose expiry passes.
+    let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let created: Value = server
+        .client
+        .post(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "short-lived", "expires_at": expires_at}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let short = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&short)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&short)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["detail"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+}
+
+async fn scopes_are_enforced_with_403(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    let created: Value = server
+        .client
+        .post(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "charts only", "scopes": ["charts"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let limited = created["key"].as_str().unwrap();
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(limited)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["detail"].as_str().unwrap().contains("keys"));
+}
+
+async fn another_accounts_key_is_a_404(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, alice) = create_account(&server, "free").await;
+    let (_, bob) = create_account(&server, "free").await;
+    let bobs: Value = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob_key_id = bobs["data"][0]["id"].as_str().unwrap();
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/api-keys/{bob_key_id}")),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/api-keys/{bob_key_id}/revoke"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/api-keys/{bob_key_id}/rotate"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/api-keys/{bob_key_id}/usage"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/api-keys/{bob_key_id}"),
+        ),
+    ] {
+        let response = server
+            .client
+            .request(method.clone(), server.url(&path))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let still: Value = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["data"][0]["status"], "active", "Bob's key untouched");
+}
+
+async fn metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    let response = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["ratelimit-policy"],
+        "\"management-daily\";q=1000;w=86400"
+    );
+    assert!(
+        headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"management-daily\";r=999;t=")
+    );
+    assert_eq!(headers["x-ratelimit-limit"], "1000");
+    assert_eq!(headers["x-ratelimit-remaining"], "999");
+    assert_eq!(headers["x-ratelimit-used"], "1");
+    assert!(
+        headers["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > chrono::Utc::now().timestamp()
+    );
+    // A 422 and a 404 are answered with headers but give their unit back.
+    let invalid = server
+        .client
+        .post(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&json!({"name": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invalid.headers()["x-ratelimit-used"], "1");
+    let missing = server
+        .client
+        .get(server.url("/v1/api-keys/key_00000000000000000000000000"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let after = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.headers()["x-ratelimit-used"],
+        "2",
+        "only the two successful requests counted"
+    );
+}
+
+/// A tier file where management allows 20 a day on the free tier.
+fn tight_tiers() -> orrery::access::tiers::TierLimits {
+    let mut plan: Value =
+        serde_json::from_str(include_str!("../../shared/data/tiers.json")).unwrap();
+    plan["free"]["management"] = json!(20);
+    orrery::access::tiers::TierLimits::parse(&plan.to_string()).unwrap()
+}
+
+async fn fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty(backend: TestBackend) {
+    let mut options = TestOptions::default();
+    options.config.tiers = tight_tiers();
+    let server = Arc::new(serve_with(backend.kind, options).await);
+    let (_, key) = create_account(&server, "free").await;
+    let requests: Vec<_> = (0..50)
+        .map(|_| {
+            let (server, key) = (server.clone(), key.clone());
+            tokio::spawn(async move {
+                server
+                    .client
+                    .get(server.url("/v1/api-keys?limit=1"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut limited = 0;
+    for request in requests {
+        let response = request.await.unwrap();
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_eq!(response.headers()["x-ratelimit-remaining"], "0");
+                assert_eq!(
+                    response.headers()["content-type"],
+                    "application/problem+json"
+                );
+                limited += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((ok, limited), (20, 30), "exactly 20 admitted");
+}
+
+async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    let keys: Value = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = keys["data"][0]["id"].as_str().unwrap();
+    let (status, rotated) = status_of(
+        server
+            .client
+            .post(server.url(&format!("/v1/api-keys/{id}/rotate")))
+            .bearer_auth(&key)
+            .json(&json!({"grace_seconds": 2}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["previous_key"]["replaced_by"], rotated["id"]);
+    assert!(
+        rotated["previous_key"]["expires_at"].is_string(),
+        "the grace period is stated"
+    );
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "old key works during the grace period"
+    );
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&new_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["detail"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&new_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let too_long = server
+        .client
+        .post(server.url(&format!("/v1/api-keys/{id}/rotate")))
+        .bearer_auth(&new_key)
+        .json(&json!({"grace_seconds": 999999999}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn usage_is_tracked_per_key_per_day_per_class(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    for _ in 0..3 {
+        server
+            .client
+            .get(server.url("/v1/api-keys"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let keys: Value = server
+        .client
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &keys["data"][0];
+    assert_eq!(entry["usage_today"]["management"], json!(4));
+    assert!(entry["last_used_at"].is_string());
+    let id = entry["id"].as_str().unwrap();
+    let usage: Value = server
+        .client
+        .get(server.url(&format!("/v1/api-keys/{id}/usage?days=7")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        usage["days"][0]["date"],
+        json!(chrono::Utc::now().date_naive().to_string())
+    );
+    assert_eq!(usage["days"][0]["counts"]["management"], json!(5));
+    let bad = server
+        .client
+        .get(server.url(&format!("/v1/api-keys/{id}/usage?days=400")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_of(bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "days");
+}
+
+async fn tier_upgrade_lifts_an_exhausted_quota_at_once(backend: TestBackend) {
+    let mut options = TestOptions::default();
+    options.config.tiers = tight_tiers();
+    let server = serve_with(backend.kind, options).await;
+    let (account, key) = create_account(&server, "free").await;
+    for _ in 0..20 {
+        assert_eq!(
+            server
+                .client
+                .get(server.url("/v1/api-keys?limit=1"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let refused = server
+        .client
+        .get(server.url("/v1/api-keys?limit=1"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0 && retry_after <= 86_400);
+    server
+        .client
+        .patch(server.url(&format!("/v1/admin/accounts/{account}")))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"tier": "basic"}))
+        .send()
+        .await
+        .unwrap();
+    let after = server
+        .client
+        .get(server.url("/v1/api-keys?limit=1"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::OK,
+        "the billing hook takes effect at once"
+    );
+    assert_eq!(after.headers()["x-ratelimit-limit"], "5000");
+}
+
+async fn validation_errors_name_fields(backend: TestBackend) {
+    let server = serve(backend).await;
+    let (_, key) = create_account(&server, "free").await;
+    let (status, body) = status_of(
+        server
+            .client
+            .post(server.url("/v1/api-keys"))
+            .bearer_auth(&key)
+            .json(&json!({"name": "x", "scopes": ["root"], "expires_at": "2001-01-01T00:00:00Z"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["expires_at", "scopes"]);
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys?limit=0"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+    );
+    let (status, body) = status_of(
+        server
+            .client
+            .get(server.url("/v1/api-keys?cursor=garbage"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
+    );
+    let _ = KeyMode::Live;
+}
+
+/// A metered probe route, so the count covers the access layer alone.
+async fn serve_probe(
+    backend: TestBackend,
+    options_tiers: Option<orrery::access::tiers::TierLimits>,
+) -> (TestApp, Arc<orrery::store::CountingStore>) {
+    let mut options = TestOptions::default();
+    if let Some(tiers) = options_tiers {
+        options.config.tiers = tiers;
+    }
+    let (backend, counting) = orrery_tests::backend_with(backend.kind, options)
+        .await
+        .count_store_calls();
+    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
+        .await
+        .unwrap();
+    let app = backend.app.clone();
+    let server = orrery_tests::spawn_app_with(backend, move |routes| {
+        let probe = axum::Router::new().route("/v1/probe", axum::routing::get(|| async { "ok" }));
+        routes.merge(orrery::access::metered(
+            probe,
+            &app,
+            orrery::access::QuotaClass::Management,
+            "keys",
+        ))
+    })
+    .await;
+    (server, counting)
+}
+
+async fn warm_metered_requests_make_one_write_and_no_reads(backend: TestBackend) {
+    let (server, counting) = serve_probe(backend, Some(tight_tiers())).await;
+    let (_, key) = create_account(&server, "free").await;
+    // The first request warms the container: pepper, key lookup and account tier are read once.
+    assert_eq!(
+        server
+            .client
+            .get(server.url("/v1/probe"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let before = counting.counts();
+    for _ in 0..10 {
+        assert_eq!(
+            server
+                .client
+                .get(server.url("/v1/probe"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let (reads, writes) = counting.counts();
+    assert_eq!(
+        (reads - before.0, writes - before.1),
+        (0, 10),
+        "exactly one write and no read per warm request"
+    );
+
+    // Exhaust the quota (20 a day), then further requests are refused without touching the store.
+    for _ in 0..9 {
+        server
+            .client
+            .get(server.url("/v1/probe"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let refused = server
+        .client
+        .get(server.url("/v1/probe"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the refused increment marks the quota exhausted"
+    );
+    let exhausted = counting.counts();
+    for _ in 0..10 {
+        let response = server
+            .client
+            .get(server.url("/v1/probe"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(
+        counting.counts(),
+        exhausted,
+        "refused from the in-process cache: no store call at all"
+    );
+}
+
+async fn admin_cache_endpoints_report_warm_and_invalidate(backend: TestBackend) {
+    let (server, counting) = serve_probe(backend, None).await;
+    let (account, key) = create_account(&server, "free").await;
+    let stats = |server: &TestApp| {
+        let request = server
+            .client
+            .get(server.url("/v1/admin/cache/stats"))
+            .bearer_auth(ADMIN_KEY);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let before = stats(&server).await;
+    assert!(
+        before["l1"]["hits"].is_u64()
+            && before["l1"]["misses"].is_u64()
+            && before["l1"]["evictions"].is_u64()
+    );
+    assert_eq!(before["staleness_seconds"], json!(30));
+
+    // Invalidate the whole key namespace: the next request must read the key again.
+    server
+        .client
+        .get(server.url("/v1/probe"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let invalidated = server
+        .client
+        .post(server.url("/v1/admin/cache/invalidate"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"namespace": "keys"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalidated.status(), StatusCode::NO_CONTENT);
+    let reads_before = counting.counts().0;
+    server
+        .client
+        .get(server.url("/v1/probe"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        counting.counts().0 - reads_before,
+        1,
+        "the key lookup was read again"
+    );
+
+    // Warming from the store preloads an account's keys: no read on the next request.
+    server
+        .client
+        .post(server.url("/v1/admin/cache/invalidate"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"namespace": "keys"}))
+        .send()
+        .await
+        .unwrap();
+    let warmed: Value = server
+        .client
+        .post(server.url("/v1/admin/cache/warm"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"account_ids": [account]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        warmed["from_store"],
+        json!(2),
+        "the account and its one key"
+    );
+    let reads_before = counting.counts().0;
+    server
+        .client
+        .get(server.url("/v1/probe"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        counting.counts().0,
+        reads_before,
+        "served from the warmed cache"
+    );
+
+    let after = stats(&server).await;
+    assert!(after["l1"]["hits"].as_u64().unwrap() > before["l1"]["hits"].as_u64().unwrap());
+    let bad = server
+        .client
+        .post(server.url("/v1/admin/cache/invalidate"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"namespace": "everything"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_of(bad).await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("namespace"))
+    );
+    let unauthorised = server
+        .client
+        .get(server.url("/v1/admin/cache/stats"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
+}
