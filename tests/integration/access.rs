@@ -41,13 +41,13 @@ async fn serve_with(kind: Backend, options: TestOptions) -> TestApp {
 
 async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     let response = server
-        .client
-        .post(server.url("/v1/admin/accounts"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"name": "Acme", "tier": tier}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/admin/accounts",
+            ADMIN_KEY,
+            Some(json!({"name": "Acme", "tier": tier})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     (
@@ -71,22 +71,10 @@ async fn admin_api_needs_the_admin_key(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    let wrong = server
-        .client
-        .get(server.url("/v1/admin/accounts"))
-        .bearer_auth("orr_admin_wrong")
-        .send()
-        .await
-        .unwrap();
+    let wrong = server.get_as("/v1/admin/accounts", "orr_admin_wrong").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let (_, key) = create_account(&server, "free").await;
-    let customer = server
-        .client
-        .get(server.url("/v1/admin/accounts"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let customer = server.get_as("/v1/admin/accounts", &key).await;
     assert_eq!(
         customer.status(),
         StatusCode::UNAUTHORIZED,
@@ -100,13 +88,7 @@ async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
     for _ in 0..3 {
         ids.push(create_account(&server, "basic").await.0);
     }
-    let first = server
-        .client
-        .get(server.url("/v1/admin/accounts?limit=2"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let first = server.get_as("/v1/admin/accounts?limit=2", ADMIN_KEY).await;
     let first: Value = first.json().await.unwrap();
     assert_eq!(first["data"].as_array().unwrap().len(), 2);
     let cursor = first["next_cursor"]
@@ -114,12 +96,11 @@ async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
         .expect("a next page")
         .to_owned();
     let second: Value = server
-        .client
-        .get(server.url(&format!("/v1/admin/accounts?limit=2&cursor={cursor}")))
-        .bearer_auth(ADMIN_KEY)
-        .send()
+        .get_as(
+            &format!("/v1/admin/accounts?limit=2&cursor={cursor}"),
+            ADMIN_KEY,
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -137,12 +118,8 @@ async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
     let id = &ids[0];
     let (status, account) = status_of(
         server
-            .client
-            .get(server.url(&format!("/v1/admin/accounts/{id}")))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await
-            .unwrap(),
+            .get_as(&format!("/v1/admin/accounts/{id}"), ADMIN_KEY)
+            .await,
     )
     .await;
     assert_eq!(
@@ -151,13 +128,13 @@ async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
     );
     let (status, account) = status_of(
         server
-            .client
-            .patch(server.url(&format!("/v1/admin/accounts/{id}")))
-            .bearer_auth(ADMIN_KEY)
-            .json(&json!({"tier": "premium"}))
-            .send()
-            .await
-            .unwrap(),
+            .send_as(
+                reqwest::Method::PATCH,
+                &format!("/v1/admin/accounts/{id}"),
+                ADMIN_KEY,
+                Some(json!({"tier": "premium"})),
+            )
+            .await,
     )
     .await;
     assert_eq!(
@@ -165,21 +142,20 @@ async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
         (StatusCode::OK, Some("premium"))
     );
     let missing = server
-        .client
-        .get(server.url("/v1/admin/accounts/acct_00000000000000000000000000"))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+        .get_as(
+            "/v1/admin/accounts/acct_00000000000000000000000000",
+            ADMIN_KEY,
+        )
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let bad_tier = server
-        .client
-        .patch(server.url(&format!("/v1/admin/accounts/{id}")))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"tier": "gold"}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::PATCH,
+            &format!("/v1/admin/accounts/{id}"),
+            ADMIN_KEY,
+            Some(json!({"tier": "gold"})),
+        )
+        .await;
     assert_eq!(bad_tier.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -188,13 +164,13 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
     let (_, key) = create_account(&server, "free").await;
     let (status, created) = status_of(
         server
-            .client
-            .post(server.url("/v1/api-keys"))
-            .bearer_auth(&key)
-            .json(&json!({"name": "ci", "mode": "test"}))
-            .send()
-            .await
-            .unwrap(),
+            .send_as(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                &key,
+                Some(json!({"name": "ci", "mode": "test"})),
+            )
+            .await,
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -203,12 +179,8 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
     let id = created["id"].as_str().unwrap().to_owned();
 
     let list: Value = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .send()
+        .get_as("/v1/api-keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -222,13 +194,7 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
         "keys are shown once"
     );
 
-    let shown = server
-        .client
-        .get(server.url(&format!("/v1/api-keys/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let shown = server.get_as(&format!("/v1/api-keys/{id}"), &key).await;
     assert_eq!(shown.status(), StatusCode::OK);
     let works = server
         .client
@@ -241,28 +207,20 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
 
     let (status, revoked) = status_of(
         server
-            .client
-            .patch(server.url(&format!("/v1/api-keys/{id}/revoke")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
+            .send_as(
+                reqwest::Method::PATCH,
+                &format!("/v1/api-keys/{id}/revoke"),
+                &key,
+                None,
+            )
+            .await,
     )
     .await;
     assert_eq!(
         (status, revoked["status"].as_str()),
         (StatusCode::OK, Some("revoked"))
     );
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&second_key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys", &second_key).await).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -271,31 +229,17 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
     assert!(body["detail"].as_str().unwrap().contains("revoked"));
 
     let deleted = server
-        .client
-        .delete(server.url(&format!("/v1/api-keys/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let gone = server
-        .client
-        .get(server.url(&format!("/v1/api-keys/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let gone = server.get_as(&format!("/v1/api-keys/{id}"), &key).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&second_key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys", &second_key).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         body["detail"].as_str().unwrap().contains("not valid"),
@@ -331,39 +275,23 @@ async fn every_401_reason_is_stated(backend: TestBackend) {
     // Expired: a key whose expiry passes.
     let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
     let created: Value = server
-        .client
-        .post(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "short-lived", "expires_at": expires_at}))
-        .send()
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &key,
+            Some(json!({"name": "short-lived", "expires_at": expires_at})),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let short = created["key"].as_str().unwrap().to_owned();
     assert_eq!(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&short)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        server.get_as("/v1/api-keys", &short).await.status(),
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&short)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys", &short).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         body["detail"].as_str().unwrap().contains("expired"),
@@ -375,27 +303,18 @@ async fn scopes_are_enforced_with_403(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let created: Value = server
-        .client
-        .post(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "charts only", "scopes": ["charts"]}))
-        .send()
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &key,
+            Some(json!({"name": "charts only", "scopes": ["charts"]})),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let limited = created["key"].as_str().unwrap();
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(limited)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys", limited).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["detail"].as_str().unwrap().contains("keys"));
 }
@@ -405,12 +324,8 @@ async fn another_accounts_key_is_a_404(backend: TestBackend) {
     let (_, alice) = create_account(&server, "free").await;
     let (_, bob) = create_account(&server, "free").await;
     let bobs: Value = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&bob)
-        .send()
+        .get_as("/v1/api-keys", &bob)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -444,12 +359,8 @@ async fn another_accounts_key_is_a_404(backend: TestBackend) {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
     let still: Value = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&bob)
-        .send()
+        .get_as("/v1/api-keys", &bob)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -459,13 +370,7 @@ async fn another_accounts_key_is_a_404(backend: TestBackend) {
 async fn metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
-    let response = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let response = server.get_as("/v1/api-keys", &key).await;
     let headers = response.headers().clone();
     assert_eq!(
         headers["ratelimit-policy"],
@@ -490,30 +395,20 @@ async fn metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing(back
     );
     // A 422 and a 404 are answered with headers but give their unit back.
     let invalid = server
-        .client
-        .post(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .json(&json!({"name": ""}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &key,
+            Some(json!({"name": ""})),
+        )
+        .await;
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(invalid.headers()["x-ratelimit-used"], "1");
     let missing = server
-        .client
-        .get(server.url("/v1/api-keys/key_00000000000000000000000000"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .get_as("/v1/api-keys/key_00000000000000000000000000", &key)
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let after = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let after = server.get_as("/v1/api-keys", &key).await;
     assert_eq!(
         after.headers()["x-ratelimit-used"],
         "2",
@@ -537,15 +432,7 @@ async fn fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty(backend
     let requests: Vec<_> = (0..50)
         .map(|_| {
             let (server, key) = (server.clone(), key.clone());
-            tokio::spawn(async move {
-                server
-                    .client
-                    .get(server.url("/v1/api-keys?limit=1"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { server.get_as("/v1/api-keys?limit=1", &key).await })
         })
         .collect();
     let mut ok = 0;
@@ -573,25 +460,21 @@ async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let keys: Value = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .send()
+        .get_as("/v1/api-keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let id = keys["data"][0]["id"].as_str().unwrap();
     let (status, rotated) = status_of(
         server
-            .client
-            .post(server.url(&format!("/v1/api-keys/{id}/rotate")))
-            .bearer_auth(&key)
-            .json(&json!({"grace_seconds": 2}))
-            .send()
-            .await
-            .unwrap(),
+            .send_as(
+                reqwest::Method::POST,
+                &format!("/v1/api-keys/{id}/rotate"),
+                &key,
+                Some(json!({"grace_seconds": 2})),
+            )
+            .await,
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -602,60 +485,30 @@ async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
         "the grace period is stated"
     );
     assert_eq!(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        server.get_as("/v1/api-keys", &key).await.status(),
         StatusCode::OK,
         "old key works during the grace period"
     );
     assert_eq!(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&new_key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        server.get_as("/v1/api-keys", &new_key).await.status(),
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys", &key).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["detail"].as_str().unwrap().contains("expired"));
     assert_eq!(
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&new_key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        server.get_as("/v1/api-keys", &new_key).await.status(),
         StatusCode::OK
     );
     let too_long = server
-        .client
-        .post(server.url(&format!("/v1/api-keys/{id}/rotate")))
-        .bearer_auth(&new_key)
-        .json(&json!({"grace_seconds": 999999999}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::POST,
+            &format!("/v1/api-keys/{id}/rotate"),
+            &new_key,
+            Some(json!({"grace_seconds": 999999999})),
+        )
+        .await;
     assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -663,21 +516,11 @@ async fn usage_is_tracked_per_key_per_day_per_class(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     for _ in 0..3 {
-        server
-            .client
-            .get(server.url("/v1/api-keys"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        server.get_as("/v1/api-keys", &key).await;
     }
     let keys: Value = server
-        .client
-        .get(server.url("/v1/api-keys"))
-        .bearer_auth(&key)
-        .send()
+        .get_as("/v1/api-keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -686,12 +529,8 @@ async fn usage_is_tracked_per_key_per_day_per_class(backend: TestBackend) {
     assert!(entry["last_used_at"].is_string());
     let id = entry["id"].as_str().unwrap();
     let usage: Value = server
-        .client
-        .get(server.url(&format!("/v1/api-keys/{id}/usage?days=7")))
-        .bearer_auth(&key)
-        .send()
+        .get_as(&format!("/v1/api-keys/{id}/usage?days=7"), &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -701,12 +540,8 @@ async fn usage_is_tracked_per_key_per_day_per_class(backend: TestBackend) {
     );
     assert_eq!(usage["days"][0]["counts"]["management"], json!(5));
     let bad = server
-        .client
-        .get(server.url(&format!("/v1/api-keys/{id}/usage?days=400")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .get_as(&format!("/v1/api-keys/{id}/usage?days=400"), &key)
+        .await;
     let (status, body) = status_of(bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "days");
@@ -719,24 +554,11 @@ async fn tier_upgrade_lifts_an_exhausted_quota_at_once(backend: TestBackend) {
     let (account, key) = create_account(&server, "free").await;
     for _ in 0..20 {
         assert_eq!(
-            server
-                .client
-                .get(server.url("/v1/api-keys?limit=1"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            server.get_as("/v1/api-keys?limit=1", &key).await.status(),
             StatusCode::OK
         );
     }
-    let refused = server
-        .client
-        .get(server.url("/v1/api-keys?limit=1"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let refused = server.get_as("/v1/api-keys?limit=1", &key).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = refused.headers()["retry-after"]
         .to_str()
@@ -745,20 +567,14 @@ async fn tier_upgrade_lifts_an_exhausted_quota_at_once(backend: TestBackend) {
         .unwrap();
     assert!(retry_after > 0 && retry_after <= 86_400);
     server
-        .client
-        .patch(server.url(&format!("/v1/admin/accounts/{account}")))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"tier": "basic"}))
-        .send()
-        .await
-        .unwrap();
-    let after = server
-        .client
-        .get(server.url("/v1/api-keys?limit=1"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::PATCH,
+            &format!("/v1/admin/accounts/{account}"),
+            ADMIN_KEY,
+            Some(json!({"tier": "basic"})),
+        )
+        .await;
+    let after = server.get_as("/v1/api-keys?limit=1", &key).await;
     assert_eq!(
         after.status(),
         StatusCode::OK,
@@ -772,13 +588,15 @@ async fn validation_errors_name_fields(backend: TestBackend) {
     let (_, key) = create_account(&server, "free").await;
     let (status, body) = status_of(
         server
-            .client
-            .post(server.url("/v1/api-keys"))
-            .bearer_auth(&key)
-            .json(&json!({"name": "x", "scopes": ["root"], "expires_at": "2001-01-01T00:00:00Z"}))
-            .send()
-            .await
-            .unwrap(),
+            .send_as(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                &key,
+                Some(
+                    json!({"name": "x", "scopes": ["root"], "expires_at": "2001-01-01T00:00:00Z"}),
+                ),
+            )
+            .await,
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -789,30 +607,12 @@ async fn validation_errors_name_fields(backend: TestBackend) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["expires_at", "scopes"]);
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys?limit=0"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys?limit=0", &key).await).await;
     assert_eq!(
         (status, body["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
     );
-    let (status, body) = status_of(
-        server
-            .client
-            .get(server.url("/v1/api-keys?cursor=garbage"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = status_of(server.get_as("/v1/api-keys?cursor=garbage", &key).await).await;
     assert_eq!(
         (status, body["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
@@ -854,27 +654,13 @@ async fn warm_metered_requests_make_one_write_and_no_reads(backend: TestBackend)
     let (_, key) = create_account(&server, "free").await;
     // The first request warms the container: pepper, key lookup and account tier are read once.
     assert_eq!(
-        server
-            .client
-            .get(server.url("/v1/probe"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        server.get_as("/v1/probe", &key).await.status(),
         StatusCode::OK
     );
     let before = counting.counts();
     for _ in 0..10 {
         assert_eq!(
-            server
-                .client
-                .get(server.url("/v1/probe"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            server.get_as("/v1/probe", &key).await.status(),
             StatusCode::OK
         );
     }
@@ -887,21 +673,9 @@ async fn warm_metered_requests_make_one_write_and_no_reads(backend: TestBackend)
 
     // Exhaust the quota (20 a day), then further requests are refused without touching the store.
     for _ in 0..9 {
-        server
-            .client
-            .get(server.url("/v1/probe"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        server.get_as("/v1/probe", &key).await;
     }
-    let refused = server
-        .client
-        .get(server.url("/v1/probe"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let refused = server.get_as("/v1/probe", &key).await;
     assert_eq!(
         refused.status(),
         StatusCode::TOO_MANY_REQUESTS,
@@ -909,13 +683,7 @@ async fn warm_metered_requests_make_one_write_and_no_reads(backend: TestBackend)
     );
     let exhausted = counting.counts();
     for _ in 0..10 {
-        let response = server
-            .client
-            .get(server.url("/v1/probe"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let response = server.get_as("/v1/probe", &key).await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     }
     assert_eq!(
@@ -944,30 +712,18 @@ async fn admin_cache_endpoints_report_warm_and_invalidate(backend: TestBackend) 
     assert_eq!(before["staleness_seconds"], json!(30));
 
     // Invalidate the whole key namespace: the next request must read the key again.
-    server
-        .client
-        .get(server.url("/v1/probe"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    server.get_as("/v1/probe", &key).await;
     let invalidated = server
-        .client
-        .post(server.url("/v1/admin/cache/invalidate"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"namespace": "keys"}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/admin/cache/invalidate",
+            ADMIN_KEY,
+            Some(json!({"namespace": "keys"})),
+        )
+        .await;
     assert_eq!(invalidated.status(), StatusCode::NO_CONTENT);
     let reads_before = counting.counts().0;
-    server
-        .client
-        .get(server.url("/v1/probe"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    server.get_as("/v1/probe", &key).await;
     assert_eq!(
         counting.counts().0 - reads_before,
         1,
@@ -976,21 +732,21 @@ async fn admin_cache_endpoints_report_warm_and_invalidate(backend: TestBackend) 
 
     // Warming from the store preloads an account's keys: no read on the next request.
     server
-        .client
-        .post(server.url("/v1/admin/cache/invalidate"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"namespace": "keys"}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/admin/cache/invalidate",
+            ADMIN_KEY,
+            Some(json!({"namespace": "keys"})),
+        )
+        .await;
     let warmed: Value = server
-        .client
-        .post(server.url("/v1/admin/cache/warm"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"account_ids": [account]}))
-        .send()
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/admin/cache/warm",
+            ADMIN_KEY,
+            Some(json!({"account_ids": [account]})),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -1000,13 +756,7 @@ async fn admin_cache_endpoints_report_warm_and_invalidate(backend: TestBackend) 
         "the account and its one key"
     );
     let reads_before = counting.counts().0;
-    server
-        .client
-        .get(server.url("/v1/probe"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    server.get_as("/v1/probe", &key).await;
     assert_eq!(
         counting.counts().0,
         reads_before,
@@ -1016,24 +766,18 @@ async fn admin_cache_endpoints_report_warm_and_invalidate(backend: TestBackend) 
     let after = stats(&server).await;
     assert!(after["l1"]["hits"].as_u64().unwrap() > before["l1"]["hits"].as_u64().unwrap());
     let bad = server
-        .client
-        .post(server.url("/v1/admin/cache/invalidate"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"namespace": "everything"}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/admin/cache/invalidate",
+            ADMIN_KEY,
+            Some(json!({"namespace": "everything"})),
+        )
+        .await;
     let (status, body) = status_of(bad).await;
     assert_eq!(
         (status, body["errors"][0]["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("namespace"))
     );
-    let unauthorised = server
-        .client
-        .get(server.url("/v1/admin/cache/stats"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let unauthorised = server.get_as("/v1/admin/cache/stats", &key).await;
     assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
 }

@@ -308,6 +308,31 @@ impl TestApp {
     pub fn app(&self) -> &App {
         &self.backend.app
     }
+
+    /// `GET path` with `Authorization: Bearer key`.
+    pub async fn get_as(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `method path` with a bearer key and an optional JSON body.
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
 }
 
 impl Drop for TestApp {
