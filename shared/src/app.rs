@@ -109,9 +109,12 @@ impl App {
         let config = Config::from_env()?;
         let resources = AwsResources::from_env()?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::aws(config, &resources, &sdk)
+        let app = Self::aws(config, &resources, &sdk)
             .connect_shared_cache()
-            .await
+            .await?;
+        // Hot entries from the shared cache, so a new container starts warm (no-op without L2).
+        app.cache.warm(app.config.cache.hot_set_size).await;
+        Ok(app)
     }
 
     pub fn aws(config: Config, resources: &AwsResources, sdk: &aws_config::SdkConfig) -> Self {

@@ -228,6 +228,24 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
     );
     assert!(body["detail"].as_str().unwrap().contains("revoked"));
 
+    let (status, body) = status_of(
+        server
+            .send_as(
+                reqwest::Method::POST,
+                &format!("/v1/api-keys/{id}/rotate"),
+                &key,
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a revoked key cannot be rotated: {body}"
+    );
+    assert_eq!(body["status"], json!(409));
+
     let deleted = server
         .send_as(
             reqwest::Method::DELETE,
