@@ -187,11 +187,12 @@ where
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded_compatible(query).map(ApiQuery)
+        parse_query(query).map(ApiQuery)
     }
 }
 
-fn serde_urlencoded_compatible<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+/// Deserialises a query string with axum's own rules, as a 422 problem naming `query` on failure.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{query}")
             .parse()
