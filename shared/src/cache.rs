@@ -47,10 +47,12 @@ pub const ACCOUNTS: Namespace = Namespace {
     immutable: false,
 };
 /// Account × class × day that is known to be over quota.
+/// The mark holds the limit it was reached at, so a tier change is never answered wrongly from
+/// it; it lives until the quota resets (midnight UTC) in both levels.
 pub const EXHAUSTED: Namespace = Namespace {
     name: "exhausted",
     ttl: Duration::from_secs(86_400),
-    immutable: false,
+    immutable: true,
 };
 /// Chart results by canonical input hash.
 pub const CHARTS: Namespace = Namespace {
@@ -368,8 +370,8 @@ impl TwoLevelCache {
             (None, cached) => cached.map_or(0, |(generation, _)| generation),
             (Some(l2), cached) => match l2.generation(namespace.name).await {
                 Ok(generation) => {
-                    // Never step back below a generation this container bumped itself.
-                    let generation = generation.max(cached.map_or(0, |(g, _)| g));
+                    // The shared value wins, even backwards (a restarted L2), so every
+                    // container agrees on the current generation.
                     self.lock_generations()
                         .insert(namespace.name, (generation, Instant::now()));
                     generation
@@ -478,6 +480,13 @@ impl TwoLevelCache {
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
         self.insert_l1(namespace, full.clone(), &value, ttl).await;
         if let Some(l2) = &self.l2 {
+            // Mutable entries live in L2 no longer than the bound either: a container that read
+            // a value just before an invalidation and stores it just after cannot keep it alive.
+            let ttl = if namespace.immutable {
+                ttl
+            } else {
+                ttl.min(self.config.staleness)
+            };
             let stored = Stored {
                 ttl_ms: ttl.as_millis() as u64,
                 immutable: namespace.immutable,

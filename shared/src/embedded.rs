@@ -591,6 +591,9 @@ impl Store for EmbeddedStore {
                             counter_value(current.as_ref(), &increment.field)
                                 .and_then(|value| store::next_counter_value(value, increment))
                                 .is_ok()
+                                && increment.also_add.iter().all(|(field, _)| {
+                                    counter_value(current.as_ref(), field).is_ok()
+                                })
                         }
                     };
                     if !holds {
@@ -600,17 +603,22 @@ impl Store for EmbeddedStore {
                 if !failed.is_empty() {
                     return Err(StoreError::TransactionCanceled { failed });
                 }
-                for op in &ops {
+                // Past the checks, any error is a storage failure: it aborts the whole group
+                // commit, so no transaction is ever half applied.
+                let apply = |op: &WriteOp| -> Result<(), StoreError> {
                     match op {
-                        WriteOp::Put { item, .. } => write_item(txn, item)?,
-                        WriteOp::Delete { key, .. } => {
-                            remove_item(txn, key)?;
-                        }
-                        WriteOp::Check { .. } => {}
+                        WriteOp::Put { item, .. } => write_item(txn, item),
+                        WriteOp::Delete { key, .. } => remove_item(txn, key).map(drop),
+                        WriteOp::Check { .. } => Ok(()),
                         WriteOp::Increment(increment) => {
-                            apply_increment(txn, increment, now)?;
+                            apply_increment(txn, increment, now).map(drop)
                         }
                     }
+                };
+                for op in &ops {
+                    apply(op).map_err(|err| {
+                        StoreError::Backend(format!("transaction apply failed: {err}"))
+                    })?;
                 }
                 Ok(())
             })
@@ -967,5 +975,40 @@ impl Queue for EmbeddedQueue {
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         self.update_message(receipt, true, Duration::ZERO).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_transaction_failing_while_applying_leaves_no_trace() {
+        let store = EmbeddedStore::new(EmbeddedDb::in_memory().unwrap());
+        let counter = Key::new(Table::Counters, "a", "counter");
+        let mut attrs = Map::new();
+        attrs.insert("count".into(), json!(1));
+        attrs.insert("key#x".into(), json!("not a number"));
+        store
+            .put(Item::new(counter.clone(), attrs), None)
+            .await
+            .unwrap();
+        let other = Item::new(Key::new(Table::Entities, "a", "other"), Map::new());
+        let result = store
+            .transact(vec![
+                WriteOp::Put {
+                    item: other.clone(),
+                    condition: None,
+                },
+                WriteOp::Increment(Increment::new(counter, "count", 1).also_add("key#x", 1)),
+            ])
+            .await;
+        assert!(result.is_err());
+        assert_eq!(
+            store.get(&other.key).await.unwrap(),
+            None,
+            "the put of the failed transaction was not committed"
+        );
     }
 }

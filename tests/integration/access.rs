@@ -332,6 +332,74 @@ async fn scopes_are_enforced_with_403(backend: TestBackend) {
         .await
         .unwrap();
     let limited = created["key"].as_str().unwrap();
+    // A key cannot hand out more than it holds.
+    let keys_only: Value = server
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &key,
+            Some(json!({"name": "keys only", "scopes": ["keys"]})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let keys_only = keys_only["key"].as_str().unwrap();
+    let (status, inherited) = status_of(
+        server
+            .send_as(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                keys_only,
+                Some(json!({"name": "child"})),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, inherited["scopes"].clone()),
+        (StatusCode::CREATED, json!(["keys"])),
+        "a new key inherits the creator's scopes"
+    );
+    let (status, body) = status_of(
+        server
+            .send_as(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                keys_only,
+                Some(json!({"name": "escalate", "scopes": ["keys", "charts"]})),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no scope escalation: {body}");
+    let test_key: Value = server
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &key,
+            Some(json!({"name": "t", "mode": "test"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (status, _) = status_of(
+        server
+            .send_as(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                test_key["key"].as_str().unwrap(),
+                Some(json!({"name": "live", "mode": "live"})),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a test key cannot create live keys"
+    );
     let (status, body) = status_of(server.get_as("/v1/api-keys", limited).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["detail"].as_str().unwrap().contains("keys"));
@@ -519,6 +587,28 @@ async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
         server.get_as("/v1/api-keys", &new_key).await.status(),
         StatusCode::OK
     );
+    // Two rotations of one key at once: exactly one wins, the other is a 409.
+    let fresh: Value = server
+        .send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &new_key,
+            Some(json!({"name": "race"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let race_id = fresh["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/api-keys/{race_id}/rotate");
+    let (first, second) = tokio::join!(
+        server.send_as(reqwest::Method::POST, &path, &new_key, None),
+        server.send_as(reqwest::Method::POST, &path, &new_key, None)
+    );
+    let mut statuses = [first.status(), second.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+
     let too_long = server
         .send_as(
             reqwest::Method::POST,

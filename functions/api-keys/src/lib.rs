@@ -21,7 +21,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedKeyView>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(manage::create_key(&app, &caller.account_id, request).await?),
+        Json(manage::create_key(&app, &caller, request).await?),
     ))
 }
 

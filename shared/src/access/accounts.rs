@@ -29,6 +29,8 @@ pub struct Account {
     pub status: AccountStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Incremented by every update (optimistic locking, see [`save`]).
+    pub version: u64,
 }
 
 pub fn account_key(id: &str) -> Key {
@@ -47,6 +49,7 @@ impl Account {
             status: AccountStatus::Active,
             created_at: now,
             updated_at: now,
+            version: 0,
         }
     }
 
@@ -72,8 +75,18 @@ pub async fn get(store: &dyn Store, id: &str) -> Result<Option<Account>, StoreEr
 }
 
 /// Replaces the account if it still exists.
-pub async fn save(store: &dyn Store, account: &Account) -> Result<(), StoreError> {
-    store.put(account.to_item()?, Some(Condition::Exists)).await
+/// Stores an update of `account` (as read, changed in memory) if nobody changed it since it was
+/// read; returns the stored account. `ConditionFailed` means a concurrent change (or deletion).
+pub async fn save(store: &dyn Store, account: &Account) -> Result<Account, StoreError> {
+    let mut updated = account.clone();
+    updated.version += 1;
+    store
+        .put(
+            updated.to_item()?,
+            Some(Condition::equals("version", account.version)),
+        )
+        .await?;
+    Ok(updated)
 }
 
 pub async fn list(

@@ -77,7 +77,13 @@ pub async fn cached_account(app: &App, account_id: &str) -> Result<Option<Accoun
     if let Some(account) = app.cache.get::<Account>(&ACCOUNTS, account_id).await {
         return Ok(Some(account));
     }
-    let account = accounts::get(app.store.as_ref(), account_id).await?;
+    // Strongly consistent, so no container caches a tier or status older than a change.
+    let account = app
+        .store
+        .get_consistent(&accounts::account_key(account_id))
+        .await?
+        .map(|item| item.parse::<Account>())
+        .transpose()?;
     if let Some(account) = &account {
         app.cache.put(&ACCOUNTS, account_id, account).await;
     }
@@ -258,7 +264,11 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
     if response.status().is_client_error() {
         let refund = quota::refund(&caller.account_id, &caller.key_id, meter.class, &window);
         match app.store.increment(refund).await {
-            Ok(_) => state.used = state.used.saturating_sub(1),
+            Ok(_) => {
+                state.used = state.used.saturating_sub(1);
+                // The unit is free again: requests refused meanwhile must not stay refused.
+                app.cache.invalidate(&EXHAUSTED, &exhausted).await;
+            }
             Err(err) => tracing::warn!(error = %err, "could not refund a quota unit"),
         }
     }

@@ -198,6 +198,9 @@ pub struct KeyRecord {
     /// Set when rotated: the key that replaced this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// Incremented by every update; updates require the version they read (optimistic locking),
+    /// so two concurrent revocations or rotations cannot both win.
+    pub version: u64,
 }
 
 impl KeyRecord {
@@ -322,6 +325,7 @@ pub fn new_key(
         valid_until: request.expires_at,
         revoked_at: None,
         replaced_by: None,
+        version: 0,
     };
     let writes = vec![
         WriteOp::Put {
@@ -343,26 +347,20 @@ pub fn new_key(
 }
 
 /// The two writes that store an updated record (both items stay identical).
-pub fn update_writes(
-    record: &KeyRecord,
-    expected_status: KeyStatus,
-) -> Result<Vec<WriteOp>, StoreError> {
-    let status = serde_json::to_value(expected_status)
-        .map_err(|err| StoreError::Invalid(err.to_string()))?;
+/// The two writes that store an update of `record` (as read, changed in memory): both items stay
+/// identical, and the update applies only if nobody changed the key since it was read.
+pub fn update_writes(record: &KeyRecord) -> Result<Vec<WriteOp>, StoreError> {
+    let read_version = Condition::equals("version", record.version);
+    let mut updated = record.clone();
+    updated.version += 1;
     Ok(vec![
         WriteOp::Put {
-            item: Item::from_serializable(record_key(&record.account_id, &record.id), record)?,
-            condition: Some(Condition::Equals {
-                field: "status".into(),
-                value: status.clone(),
-            }),
+            item: Item::from_serializable(record_key(&updated.account_id, &updated.id), &updated)?,
+            condition: Some(read_version.clone()),
         },
         WriteOp::Put {
-            item: Item::from_serializable(lookup_key(&record.hash), record)?,
-            condition: Some(Condition::Equals {
-                field: "status".into(),
-                value: status,
-            }),
+            item: Item::from_serializable(lookup_key(&updated.hash), &updated)?,
+            condition: Some(read_version),
         },
     ])
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{self, Account, AccountStatus};
-use super::auth::{forget_account, forget_key};
+use super::auth::{Caller, forget_account, forget_key};
 use super::keys::{self, KeyMode, KeyRecord, KeyStatus, NewKeyRequest};
 use super::quota::USAGE_RETENTION_DAYS;
 use super::tiers::Tier;
@@ -161,12 +161,30 @@ async fn own_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyRecord,
         .ok_or_else(not_found)
 }
 
+/// Creates a key for the caller's account. A key can only hand out what it holds: at most its
+/// own scopes (by default exactly those), and a test key only test keys.
 pub async fn create_key(
     app: &App,
-    account_id: &str,
-    request: NewKeyRequest,
+    caller: &Caller,
+    mut request: NewKeyRequest,
 ) -> Result<CreatedKeyView, ApiError> {
     request.validate(clock::now())?;
+    let account_id = caller.account_id.as_str();
+    match &request.scopes {
+        Some(scopes) => {
+            if let Some(scope) = scopes.iter().find(|scope| !caller.scopes.contains(scope)) {
+                return Err(ApiError::Forbidden(format!(
+                    "This API key cannot grant the {scope:?} scope, which it does not hold."
+                )));
+            }
+        }
+        None => request.scopes = Some(caller.scopes.clone()),
+    }
+    if caller.mode == KeyMode::Test && request.mode == KeyMode::Live {
+        return Err(ApiError::Forbidden(
+            "A test key cannot create live keys.".into(),
+        ));
+    }
     let hasher = app.key_hasher().await?;
     let (created, writes) = keys::new_key(&hasher, account_id, &request)?;
     app.store.transact(writes).await?;
@@ -256,9 +274,7 @@ pub async fn revoke_key(app: &App, account_id: &str, key_id: &str) -> Result<Key
     }
     record.status = KeyStatus::Revoked;
     record.revoked_at = Some(clock::now());
-    app.store
-        .transact(keys::update_writes(&record, KeyStatus::Active)?)
-        .await?;
+    app.store.transact(keys::update_writes(&record)?).await?;
     forget_key(app, &record.hash).await;
     publish(
         app,
@@ -325,9 +341,9 @@ pub async fn rotate_key(
     };
     let mut old = own_key(app, account_id, key_id).await?;
     let now = clock::now();
-    if old.refusal(now).is_some() {
+    if old.refusal(now).is_some() || old.replaced_by.is_some() {
         return Err(ApiError::Conflict(
-            "Only an active key can be rotated.".into(),
+            "Only an active key that was not rotated already can be rotated.".into(),
         ));
     }
     let hasher = app.key_hasher().await?;
@@ -344,7 +360,7 @@ pub async fn rotate_key(
             .map_or(grace_end, |until| until.min(grace_end)),
     );
     old.replaced_by = Some(created.record.id.clone());
-    writes.extend(keys::update_writes(&old, KeyStatus::Active)?);
+    writes.extend(keys::update_writes(&old)?);
     app.store.transact(writes).await?;
     forget_key(app, &old.hash).await;
     publish(
@@ -470,12 +486,8 @@ pub async fn update_account(app: &App, id: &str, patch: AccountPatch) -> Result<
         account.status = status;
     }
     account.updated_at = clock::now();
-    accounts::save(app.store.as_ref(), &account)
-        .await
-        .map_err(|err| match err {
-            StoreError::ConditionFailed => ApiError::NotFound("No account with this id.".into()),
-            other => other.into(),
-        })?;
+    // A concurrent change makes this a 409 (`ConditionFailed` → Conflict): retry with fresh data.
+    let account = accounts::save(app.store.as_ref(), &account).await?;
     forget_account(app, &account.id).await;
     Ok(account)
 }

@@ -336,6 +336,11 @@ impl Store for DynamoStore {
         self.read(key, false).await
     }
 
+    async fn get_consistent(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        key.validate()?;
+        self.read(key, true).await
+    }
+
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
         item.validate()?;
         let mut request = self

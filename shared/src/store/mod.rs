@@ -431,8 +431,12 @@ pub enum StoreError {
 /// operations are atomic per item (transactions across items).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The item, unless absent or expired.
+    /// The item, unless absent or expired (eventually consistent).
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// The item, reflecting every write acknowledged before the call (strongly consistent).
+    async fn get_consistent(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.get(key).await
+    }
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError>;
     /// Deletes and returns the previous (unexpired) item, if any.
     async fn delete(
@@ -541,6 +545,11 @@ impl Store for CountingStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.read();
         self.inner.get(key).await
+    }
+
+    async fn get_consistent(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.read();
+        self.inner.get_consistent(key).await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
