@@ -56,6 +56,15 @@ async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     )
 }
 
+/// Creates a key with `as_key` and returns the response body (which holds the new key once).
+async fn create_key(server: &TestApp, as_key: &str, request: Value) -> Value {
+    let response = server
+        .send_as(reqwest::Method::POST, "/v1/api-keys", as_key, Some(request))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
 async fn status_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
@@ -292,17 +301,12 @@ async fn every_401_reason_is_stated(backend: TestBackend) {
     }
     // Expired: a key whose expiry passes.
     let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let created: Value = server
-        .send_as(
-            reqwest::Method::POST,
-            "/v1/api-keys",
-            &key,
-            Some(json!({"name": "short-lived", "expires_at": expires_at})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = create_key(
+        &server,
+        &key,
+        json!({"name": "short-lived", "expires_at": expires_at}),
+    )
+    .await;
     let short = created["key"].as_str().unwrap().to_owned();
     assert_eq!(
         server.get_as("/v1/api-keys", &short).await.status(),
@@ -320,30 +324,20 @@ async fn every_401_reason_is_stated(backend: TestBackend) {
 async fn scopes_are_enforced_with_403(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
-    let created: Value = server
-        .send_as(
-            reqwest::Method::POST,
-            "/v1/api-keys",
-            &key,
-            Some(json!({"name": "charts only", "scopes": ["charts"]})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = create_key(
+        &server,
+        &key,
+        json!({"name": "charts only", "scopes": ["charts"]}),
+    )
+    .await;
     let limited = created["key"].as_str().unwrap();
     // A key cannot hand out more than it holds.
-    let keys_only: Value = server
-        .send_as(
-            reqwest::Method::POST,
-            "/v1/api-keys",
-            &key,
-            Some(json!({"name": "keys only", "scopes": ["keys"]})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let keys_only: Value = create_key(
+        &server,
+        &key,
+        json!({"name": "keys only", "scopes": ["keys"]}),
+    )
+    .await;
     let keys_only = keys_only["key"].as_str().unwrap();
     let (status, inherited) = status_of(
         server
@@ -373,17 +367,7 @@ async fn scopes_are_enforced_with_403(backend: TestBackend) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no scope escalation: {body}");
-    let test_key: Value = server
-        .send_as(
-            reqwest::Method::POST,
-            "/v1/api-keys",
-            &key,
-            Some(json!({"name": "t", "mode": "test"})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let test_key: Value = create_key(&server, &key, json!({"name": "t", "mode": "test"})).await;
     let (status, _) = status_of(
         server
             .send_as(
@@ -588,17 +572,7 @@ async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
         StatusCode::OK
     );
     // Two rotations of one key at once: exactly one wins, the other is a 409.
-    let fresh: Value = server
-        .send_as(
-            reqwest::Method::POST,
-            "/v1/api-keys",
-            &new_key,
-            Some(json!({"name": "race"})),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let fresh: Value = create_key(&server, &new_key, json!({"name": "race"})).await;
     let race_id = fresh["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/api-keys/{race_id}/rotate");
     let (first, second) = tokio::join!(

@@ -94,18 +94,13 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<Account>, Option<Cursor>), StoreError> {
-    let page = store
+    store
         .query(
             Query::index(Table::Entities, LIST_PARTITION)
                 .with_limit(limit)
                 .after(cursor)
                 .descending(),
         )
-        .await?;
-    let accounts = page
-        .items
-        .iter()
-        .map(Item::parse)
-        .collect::<Result<Vec<Account>, _>>()?;
-    Ok((accounts, page.next))
+        .await?
+        .parse()
 }

@@ -391,7 +391,7 @@ pub async fn list(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<KeyRecord>, Option<Cursor>), StoreError> {
-    let page = store
+    store
         .query(
             Query::partition(Table::Entities, format!("ACCT#{account_id}"))
                 .with_prefix("KEY#")
@@ -399,13 +399,8 @@ pub async fn list(
                 .after(cursor)
                 .descending(),
         )
-        .await?;
-    let records = page
-        .items
-        .iter()
-        .map(Item::parse)
-        .collect::<Result<Vec<KeyRecord>, _>>()?;
-    Ok((records, page.next))
+        .await?
+        .parse()
 }
 
 pub async fn delete(store: &dyn Store, record: &KeyRecord) -> Result<(), StoreError> {

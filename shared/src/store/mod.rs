@@ -396,6 +396,18 @@ pub struct Page {
 }
 
 impl Page {
+    /// The page's items as typed records, with the cursor of the next page.
+    pub fn parse<T: serde::de::DeserializeOwned>(
+        self,
+    ) -> Result<(Vec<T>, Option<Cursor>), StoreError> {
+        let items = self
+            .items
+            .iter()
+            .map(Item::parse)
+            .collect::<Result<Vec<T>, _>>()?;
+        Ok((items, self.next))
+    }
+
     /// Backends fetch `limit + 1` live items; the extra one only says that a next page exists.
     pub(crate) fn from_lookahead(mut items: Vec<Item>, query: &Query) -> Self {
         let next = if items.len() > query.limit {
