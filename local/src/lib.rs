@@ -16,6 +16,8 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_health::router(app.clone()))
         .merge(orrery_api_keys::router(app.clone()))
         .merge(orrery_admin::router(app.clone()))
+        .merge(orrery_charts_api::router(app.clone()))
+        .merge(orrery_readings_api::router(app.clone()))
 }
 
 /// Every function's routes with the platform layers: what `orrery-local` serves.

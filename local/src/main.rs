@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     app.cache.warm(app.cache.config().hot_set_size).await;
+    orrery_astro::warm_up();
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let workers = orrery_local::spawn_workers(&app, shutdown);

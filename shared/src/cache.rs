@@ -235,7 +235,8 @@ impl Expiry<String, Entry> for PerEntryTtl {
 struct Stored {
     ttl_ms: u64,
     immutable: bool,
-    value: serde_json::Value,
+    /// The value's JSON exactly as serialised (field order kept).
+    value: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Debug, Default)]
@@ -415,11 +416,11 @@ impl TwoLevelCache {
             Ok(Some(bytes)) => {
                 self.l2_counters.hits.fetch_add(1, Ordering::Relaxed);
                 let stored: Stored = serde_json::from_slice(&bytes).ok()?;
-                let value = serde_json::from_value::<T>(stored.value.clone()).ok()?;
+                let value = serde_json::from_str::<T>(stored.value.get()).ok()?;
                 self.insert_l1(
                     namespace,
                     full.clone(),
-                    &stored.value,
+                    stored.value.get().as_bytes(),
                     Duration::from_millis(stored.ttl_ms),
                 )
                 .await;
@@ -440,21 +441,12 @@ impl TwoLevelCache {
         }
     }
 
-    async fn insert_l1(
-        &self,
-        namespace: &Namespace,
-        full: String,
-        value: &serde_json::Value,
-        ttl: Duration,
-    ) {
-        let Ok(bytes) = serde_json::to_vec(value) else {
-            return;
-        };
+    async fn insert_l1(&self, namespace: &Namespace, full: String, bytes: &[u8], ttl: Duration) {
         self.l1
             .insert(
                 full,
                 Entry {
-                    bytes: bytes.into(),
+                    bytes: Arc::from(bytes),
                     ttl: self.l1_ttl(namespace, ttl),
                 },
             )
@@ -474,11 +466,12 @@ impl TwoLevelCache {
         value: &T,
         ttl: Duration,
     ) {
-        let Ok(value) = serde_json::to_value(value) else {
+        let Ok(value) = serde_json::value::to_raw_value(value) else {
             return;
         };
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
-        self.insert_l1(namespace, full.clone(), &value, ttl).await;
+        self.insert_l1(namespace, full.clone(), value.get().as_bytes(), ttl)
+            .await;
         if let Some(l2) = &self.l2 {
             // Mutable entries live in L2 no longer than the bound either: a container that read
             // a value just before an invalidation and stores it just after cannot keep it alive.
@@ -568,7 +561,8 @@ impl TwoLevelCache {
                 && let Ok(stored) = serde_json::from_slice::<Stored>(&bytes)
             {
                 let ttl = Duration::from_millis(stored.ttl_ms);
-                self.insert_l1(&namespace, full, &stored.value, ttl).await;
+                self.insert_l1(&namespace, full, stored.value.get().as_bytes(), ttl)
+                    .await;
                 warmed += 1;
             }
         }

@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
 pub mod queue;
 pub mod secrets;

@@ -339,7 +339,7 @@ mod tests {
         let bad: BTreeMap<_, _> = [(AspectKind::Square, 40.0)].into();
         assert_eq!(
             AspectConfig::new(None, Some(&bad)).unwrap_err().field(),
-            Some("aspects")
+            Some("orbs")
         );
     }
 }

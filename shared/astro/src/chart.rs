@@ -26,13 +26,13 @@ pub struct ChartInput {
     /// Local "YYYY-MM-DDTHH:MM[:SS]" (with `timezone` or `utc_offset`) or an RFC 3339 instant.
     pub datetime: String,
     /// IANA zone name, e.g. "Europe/London".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     /// Fixed offset "+05:30".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utc_offset: Option<String>,
     /// Resolves DST overlaps and gaps.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst: Option<DstChoice>,
     /// Degrees, north positive, −90..90.
     pub latitude: f64,
@@ -43,16 +43,16 @@ pub struct ChartInput {
     #[serde(default)]
     pub zodiac: ZodiacKind,
     /// Required when `zodiac` is "sidereal".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ayanamsa: Option<Ayanamsa>,
     /// Points to include (default: all).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<Vec<PointKind>>,
     /// Aspect kinds to find (default: all eleven).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aspects: Option<Vec<AspectKind>>,
     /// Per-aspect orb overrides in degrees (0..15).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orbs: Option<BTreeMap<AspectKind, f64>>,
 }
 
@@ -76,25 +76,32 @@ fn static_field(name: &str) -> Option<&'static str> {
 }
 
 impl ChartInput {
-    /// Parse request JSON, turning every problem into a typed error with its field.
+    /// Parse request JSON, turning the first problem into a typed error with its field.
     pub fn from_json(text: &str) -> Result<ChartInput, AstroError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| AstroError::InvalidRequest {
                 field: None,
                 message: format!("body is not valid JSON: {e}"),
             })?;
-        let object = value.as_object().ok_or(AstroError::InvalidRequest {
-            field: None,
-            message: "body must be a JSON object".into(),
-        })?;
+        ChartInput::from_value(value).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Parse and validate a request object, reporting every invalid field at once (never an
+    /// empty error list): unknown fields, missing or mistyped ones, unknown names, out-of-range
+    /// values and times that do not resolve (DST gaps and overlaps, dates outside the data).
+    pub fn from_value(value: serde_json::Value) -> Result<ChartInput, Vec<AstroError>> {
+        let Some(object) = value.as_object() else {
+            return Err(vec![AstroError::InvalidRequest {
+                field: None,
+                message: "the chart request must be a JSON object".into(),
+            }]);
+        };
+        let mut errors = Vec::new();
         for key in object.keys() {
             if static_field(key).is_none() {
-                return Err(AstroError::InvalidRequest {
-                    field: None,
-                    message: format!(
-                        "unknown field {key:?}; accepted: {}",
-                        INPUT_FIELDS.join(", ")
-                    ),
+                errors.push(AstroError::UnknownField {
+                    name: key.clone(),
+                    accepted: INPUT_FIELDS.join(", "),
                 });
             }
         }
@@ -103,66 +110,133 @@ impl ChartInput {
             ("latitude", "a number"),
             ("longitude", "a number"),
         ] {
-            let ok = match object.get(field) {
-                None => {
-                    return Err(AstroError::InvalidRequest {
-                        field: static_field(field),
-                        message: format!("missing required field {field:?}"),
-                    });
+            let problem = match object.get(field) {
+                None => Some(format!("missing required field {field:?}")),
+                Some(v) if kind == "a string" && !v.is_string() => {
+                    Some(format!("{field} must be {kind}"))
                 }
-                Some(v) if kind == "a string" => v.is_string(),
-                Some(v) => v.is_number(),
+                Some(v) if kind == "a number" && !v.is_number() => {
+                    Some(format!("{field} must be {kind}"))
+                }
+                Some(_) => None,
             };
-            if !ok {
-                return Err(AstroError::InvalidRequest {
+            if let Some(message) = problem {
+                errors.push(AstroError::InvalidRequest {
                     field: static_field(field),
-                    message: format!("{field} must be {kind}"),
+                    message,
                 });
             }
         }
+        // Ranges too, so one response names every bad field.
+        if let Some(Err(e)) = object
+            .get("latitude")
+            .and_then(|v| v.as_f64())
+            .map(validate_latitude)
+        {
+            errors.push(e);
+        }
+        if let Some(Err(e)) = object
+            .get("longitude")
+            .and_then(|v| v.as_f64())
+            .map(validate_longitude)
+        {
+            errors.push(e);
+        }
         let text_of = |name: &str| object.get(name).and_then(|v| v.as_str());
-        if let Some(s) = text_of("house_system") {
-            s.parse::<HouseSystem>()?;
+        if let Some(Err(e)) = text_of("house_system").map(str::parse::<HouseSystem>) {
+            errors.push(e);
         }
         if let Some(s) = text_of("zodiac")
             && s != "tropical"
             && s != "sidereal"
         {
-            return Err(AstroError::UnknownZodiac { given: s.into() });
+            errors.push(AstroError::UnknownZodiac { given: s.into() });
         }
-        if let Some(s) = text_of("ayanamsa") {
-            s.parse::<Ayanamsa>()?;
+        if let Some(Err(e)) = text_of("ayanamsa").map(str::parse::<Ayanamsa>) {
+            errors.push(e);
         }
         if let Some(s) = text_of("dst")
             && s != "earlier"
             && s != "later"
         {
-            return Err(AstroError::InvalidDst { given: s.into() });
+            errors.push(AstroError::InvalidDst { given: s.into() });
         }
-        for (field, is_point) in [("points", true), ("aspects", false)] {
-            if let Some(items) = object.get(field).and_then(|v| v.as_array()) {
-                for item in items.iter().filter_map(|v| v.as_str()) {
-                    if is_point {
-                        item.parse::<PointKind>()?;
-                    } else {
-                        item.parse::<AspectKind>()?;
-                    }
-                }
-            }
+        if let Some(items) = object.get("points").and_then(|v| v.as_array()) {
+            errors.extend(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .filter_map(|item| item.parse::<PointKind>().err()),
+            );
+        }
+        if let Some(items) = object.get("aspects").and_then(|v| v.as_array()) {
+            errors.extend(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .filter_map(|item| item.parse::<AspectKind>().err()),
+            );
         }
         if let Some(orbs) = object.get("orbs").and_then(|v| v.as_object()) {
-            for key in orbs.keys() {
-                key.parse::<AspectKind>()?;
-            }
+            errors.extend(
+                orbs.keys()
+                    .filter_map(|key| key.parse::<AspectKind>().err()),
+            );
         }
-        serde_json::from_value(value.clone()).map_err(|e| {
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let fields = object.clone();
+        let input: ChartInput = serde_json::from_value(value).map_err(|e| {
             let message = e.to_string();
             let field = INPUT_FIELDS.iter().copied().find(|f| {
                 message.contains(&format!("`{f}`"))
-                    || object.get(*f).is_some_and(|_| message.contains(f))
+                    || fields.get(*f).is_some_and(|_| message.contains(f))
             });
-            AstroError::InvalidRequest { field, message }
-        })
+            vec![AstroError::InvalidRequest { field, message }]
+        })?;
+        let errors = input.validate();
+        if errors.is_empty() {
+            Ok(input)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The semantic checks `compute_chart` makes, all of them: site, zodiac, orbs and time.
+    pub fn validate(&self) -> Vec<AstroError> {
+        let mut errors = Vec::new();
+        if let Err(e) = validate_latitude(self.latitude) {
+            errors.push(e);
+        }
+        if let Err(e) = validate_longitude(self.longitude) {
+            errors.push(e);
+        }
+        if let Err(e) = zodiac_of(self) {
+            errors.push(e);
+        }
+        if let Err(e) = AspectConfig::new(self.aspects.as_deref(), self.orbs.as_ref()) {
+            errors.push(e);
+        }
+        if let Err(e) = self.resolve_instant() {
+            errors.push(e);
+        }
+        errors
+    }
+
+    /// The UTC instant this request's civil time stands for.
+    pub fn resolve_instant(&self) -> Result<(UtcInstant, TimeScales), AstroError> {
+        resolve_instant(
+            &self.datetime,
+            self.timezone.as_deref(),
+            self.utc_offset.as_deref(),
+            self.dst,
+        )
+    }
+
+    /// The effective aspect orbs (kind → maximum orb) of this request.
+    pub fn aspect_config(&self) -> Result<AspectConfig, AstroError> {
+        AspectConfig::new(self.aspects.as_deref(), self.orbs.as_ref())
     }
 }
 
@@ -300,14 +374,23 @@ fn angle_entry(longitude: f64) -> AngleEntry {
     }
 }
 
-fn validate_site(latitude: f64, longitude: f64) -> Result<(), AstroError> {
+fn validate_latitude(latitude: f64) -> Result<(), AstroError> {
     if !(-90.0..=90.0).contains(&latitude) || !latitude.is_finite() {
         return Err(AstroError::LatitudeOutOfRange { value: latitude });
     }
+    Ok(())
+}
+
+fn validate_longitude(longitude: f64) -> Result<(), AstroError> {
     if !(-180.0..=180.0).contains(&longitude) || !longitude.is_finite() {
         return Err(AstroError::LongitudeOutOfRange { value: longitude });
     }
     Ok(())
+}
+
+fn validate_site(latitude: f64, longitude: f64) -> Result<(), AstroError> {
+    validate_latitude(latitude)?;
+    validate_longitude(longitude)
 }
 
 fn zodiac_of(input: &ChartInput) -> Result<Zodiac, AstroError> {

@@ -101,6 +101,9 @@ pub enum AstroError {
     #[error("invalid dst {given:?}: accepted \"earlier\" or \"later\"")]
     InvalidDst { given: String },
 
+    #[error("unknown field {name:?}; accepted: {accepted}")]
+    UnknownField { name: String, accepted: String },
+
     #[error("invalid request: {message}")]
     InvalidRequest {
         field: Option<&'static str>,
@@ -110,7 +113,7 @@ pub enum AstroError {
 
 impl AstroError {
     /// The JSON input field at fault, for RFC 9457 `errors[].field`.
-    pub fn field(&self) -> Option<&'static str> {
+    pub fn field(&self) -> Option<&str> {
         use AstroError::*;
         match self {
             InvalidDatetime { .. }
@@ -127,7 +130,9 @@ impl AstroError {
             UnknownZodiac { .. } => Some("zodiac"),
             UnknownAyanamsa { .. } => Some("ayanamsa"),
             UnknownPoint { .. } => Some("points"),
-            UnknownAspect { .. } | InvalidOrb { .. } => Some("aspects"),
+            UnknownAspect { .. } => Some("aspects"),
+            InvalidOrb { .. } => Some("orbs"),
+            UnknownField { name, .. } => Some(name),
             InvalidDst { .. } => Some("dst"),
             InvalidRequest { field, .. } => *field,
         }

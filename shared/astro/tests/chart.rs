@@ -127,7 +127,7 @@ fn validation_errors_name_the_field() {
         ),
         (
             r#"{"datetime":"1990-05-17T14:30Z","latitude":10,"longitude":0,"orbs":{"trine":30}}"#,
-            "aspects",
+            "orbs",
         ),
         (
             r#"{"datetime":"1990-05-17T14:30Z","latitude":10,"longitude":0,"points":["chiron"]}"#,

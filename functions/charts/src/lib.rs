@@ -1,0 +1,353 @@
+//! `/v1/charts`: natal charts as JSON or as the SVG wheel, transits, synastry and saved charts.
+//! Computing routes are metered under the `charts` quota class; reading and deleting saved
+//! charts under `management` (they compute nothing). Handlers only translate HTTP; the work is
+//! in `orrery_charts`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orrery::access::{Caller, QuotaClass, metered};
+use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse, with_content_type};
+use orrery::{ApiError, App, idempotency};
+use orrery_charts::relations::{self, SynastryRequest, TransitsRequest};
+use orrery_charts::saved::{self, SavedChartSummary};
+use orrery_charts::wheel::{self, Theme, WheelOptions};
+use orrery_charts::{ChartRequest, compute};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+const SVG: &str = "image/svg+xml";
+const JSON: &str = "application/json";
+
+/// Query parameters of the chart routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartQuery {
+    /// `json` (default) or `svg`.
+    #[serde(default)]
+    format: Option<String>,
+    /// `svg` embeds the wheel in the JSON as `svg`.
+    #[serde(default)]
+    include: Option<String>,
+    /// `light` (default) or `dark`.
+    #[serde(default)]
+    theme: Option<String>,
+    /// `true` stores the chart under the account.
+    #[serde(default)]
+    save: Option<String>,
+}
+
+/// How the chart is to be returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Representation {
+    Json { embed_svg: bool },
+    Svg,
+}
+
+struct Presentation {
+    representation: Representation,
+    theme: Theme,
+}
+
+impl ChartQuery {
+    fn presentation(&self, headers: &HeaderMap) -> Result<Presentation, ApiError> {
+        let mut errors = Vec::new();
+        let wants_svg = match self.format.as_deref() {
+            Some("svg") => true,
+            Some("json") => false,
+            Some(other) => {
+                errors.push(orrery::FieldError::new(
+                    "format",
+                    format!("unknown format {other:?}; accepted: json, svg"),
+                ));
+                false
+            }
+            // No explicit format: the Accept header decides; JSON unless SVG is asked for.
+            None => headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains(SVG) && !accept.contains(JSON)),
+        };
+        let embed_svg = match self.include.as_deref() {
+            None | Some("") => false,
+            Some("svg") => true,
+            Some(other) => {
+                errors.push(orrery::FieldError::new(
+                    "include",
+                    format!("unknown include {other:?}; accepted: svg"),
+                ));
+                false
+            }
+        };
+        let theme = match self.theme.as_deref() {
+            None => Theme::Light,
+            Some(text) => text.parse().unwrap_or_else(|message: String| {
+                errors.push(orrery::FieldError::new("theme", message));
+                Theme::Light
+            }),
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(Presentation {
+            representation: if wants_svg {
+                Representation::Svg
+            } else {
+                Representation::Json { embed_svg }
+            },
+            theme,
+        })
+    }
+
+    fn save(&self) -> Result<bool, ApiError> {
+        match self.save.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") | Some("") => Ok(true),
+            Some(_) => Err(ApiError::validation("save", "must be true or false")),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = with_content_type(body, JSON);
+    *response.status_mut() = status;
+    response
+}
+
+fn svg_response(status: StatusCode, svg: String) -> Response {
+    let mut response = with_content_type(svg, SVG);
+    *response.status_mut() = status;
+    response
+}
+
+/// Renders one computed chart in the asked representation, with `leading` JSON fields.
+fn present(
+    status: StatusCode,
+    chart_json: &serde_json::value::RawValue,
+    chart: impl FnOnce() -> Result<orrery_astro::Chart, ApiError>,
+    mut leading: Map<String, Value>,
+    name: Option<&str>,
+    presentation: &Presentation,
+) -> Result<Response, ApiError> {
+    let options = |theme| WheelOptions {
+        theme,
+        title: name.map(str::to_owned),
+    };
+    match presentation.representation {
+        Representation::Svg => Ok(svg_response(
+            status,
+            wheel::render(&chart()?, &options(presentation.theme)),
+        )),
+        Representation::Json { embed_svg } => {
+            if embed_svg {
+                leading.insert(
+                    "svg".into(),
+                    wheel::render(&chart()?, &options(presentation.theme)).into(),
+                );
+            }
+            Ok(json_response(
+                status,
+                orrery_charts::compute::document(leading, chart_json)?,
+            ))
+        }
+    }
+}
+
+fn chart_request(body: Value) -> Result<ChartRequest, ApiError> {
+    ChartRequest::from_value(body, "").map_err(ApiError::Validation)
+}
+
+async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ChartQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let presentation = query.presentation(&headers)?;
+    let request = chart_request(body)?;
+    if query.save()? {
+        return save_chart(&app, &caller, &headers, &request, &presentation).await;
+    }
+    let computed = compute(&app, &request, "").await?;
+    orrery_charts::compute::publish_calculated(&app, &caller.account_id, &request, &computed).await;
+    let mut leading = Map::new();
+    leading.insert(
+        "name".into(),
+        request.name.clone().map_or(Value::Null, Value::String),
+    );
+    leading.insert("input_hash".into(), computed.input_hash.clone().into());
+    present(
+        StatusCode::OK,
+        &computed.json,
+        || computed.chart().map(|c| c.into_owned()),
+        leading,
+        request.name.as_deref(),
+        &presentation,
+    )
+}
+
+async fn save_chart(
+    app: &App,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &ChartRequest,
+    presentation: &Presentation,
+) -> Result<Response, ApiError> {
+    let idempotency_key = idempotency::from_headers(headers)?;
+    let computed = compute(app, request, "").await?;
+    orrery_charts::compute::publish_calculated(app, &caller.account_id, request, &computed).await;
+    let (saved, replayed) = saved::save(
+        app,
+        &caller.account_id,
+        request,
+        &computed,
+        idempotency_key.as_deref(),
+    )
+    .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = match presentation.representation {
+        Representation::Json { embed_svg: false } => json_response(status, saved.body.clone()),
+        _ => present_saved(status, &saved, presentation)?,
+    };
+    let location = format!("/v1/charts/saved/{}", saved.id);
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn present_saved(
+    status: StatusCode,
+    saved: &saved::SavedChart,
+    presentation: &Presentation,
+) -> Result<Response, ApiError> {
+    let chart = saved.chart()?;
+    let document: Map<String, Value> =
+        serde_json::from_str(&saved.body).map_err(ApiError::internal)?;
+    let name = document.get("name").and_then(Value::as_str);
+    let options = WheelOptions {
+        theme: presentation.theme,
+        title: name.map(str::to_owned),
+    };
+    match presentation.representation {
+        Representation::Svg => Ok(svg_response(status, wheel::render(&chart, &options))),
+        Representation::Json { embed_svg } => {
+            let mut document = document;
+            if embed_svg {
+                document.insert("svg".into(), wheel::render(&chart, &options).into());
+            }
+            Ok(json_response(
+                status,
+                serde_json::to_string(&document).map_err(ApiError::internal)?,
+            ))
+        }
+    }
+}
+
+async fn create_saved(
+    State(app): State<App>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ChartQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let presentation = query.presentation(&headers)?;
+    let request = chart_request(body)?;
+    save_chart(&app, &caller, &headers, &request, &presentation).await
+}
+
+async fn list_saved(
+    State(app): State<App>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<SavedChartSummary>>, ApiError> {
+    let (limit, cursor) = query.parse()?;
+    let (charts, next) = saved::list(&app, &caller.account_id, limit, cursor).await?;
+    Ok(Json(ListResponse::new(charts, next)))
+}
+
+async fn show_saved(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<ChartQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let presentation = query.presentation(&headers)?;
+    if query.save.is_some() {
+        return Err(ApiError::validation(
+            "save",
+            "only applies when creating a chart",
+        ));
+    }
+    let saved = saved::get(&app, &caller.account_id, &id).await?;
+    match presentation.representation {
+        Representation::Json { embed_svg: false } => Ok(json_response(StatusCode::OK, saved.body)),
+        _ => present_saved(StatusCode::OK, &saved, &presentation),
+    }
+}
+
+async fn delete_saved(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    saved::delete(&app, &caller.account_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn transits(
+    State(app): State<App>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    let request = TransitsRequest::from_value(body)?;
+    Ok(Json(
+        relations::transits(&app, &caller.account_id, &request).await?,
+    ))
+}
+
+async fn synastry(
+    State(app): State<App>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    let request = SynastryRequest::from_value(body)?;
+    Ok(Json(
+        relations::synastry(&app, &caller.account_id, &request).await?,
+    ))
+}
+
+pub fn router(app: App) -> Router {
+    let computing = Router::new()
+        .route("/v1/charts", post(create))
+        .route("/v1/charts/transits", post(transits))
+        .route("/v1/charts/synastry", post(synastry))
+        .route("/v1/charts/saved", post(create_saved))
+        .with_state(app.clone());
+    let stored = Router::new()
+        .route("/v1/charts/saved", get(list_saved))
+        .route(
+            "/v1/charts/saved/{id}",
+            get(show_saved).delete(delete_saved),
+        )
+        .with_state(app.clone());
+    metered(computing, &app, QuotaClass::Charts, "charts").merge(metered(
+        stored,
+        &app,
+        QuotaClass::Management,
+        "charts",
+    ))
+}

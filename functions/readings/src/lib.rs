@@ -1,0 +1,43 @@
+//! `/v1/readings`: a natal reading of a chart request or of a saved chart, metered under the
+//! `readings` quota class. The reading is assembled by `orrery_charts::reading`.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use orrery::access::{Caller, QuotaClass, manage, metered};
+use orrery::events::EventType;
+use orrery::http::ApiJson;
+use orrery::{ApiError, App};
+use orrery_charts::ChartRef;
+use orrery_charts::reading::{Reading, reading};
+use serde_json::Value;
+
+async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Reading>, ApiError> {
+    let chart = ChartRef::from_value(body, "").map_err(ApiError::Validation)?;
+    let (label, chart) = chart.load(&app, &caller.account_id, "").await?;
+    let reading = reading(&chart, label)?;
+    manage::publish(
+        &app,
+        EventType::ReadingGenerated,
+        &caller.account_id,
+        serde_json::json!({
+            "chart_id": reading.chart.chart_id,
+            "input_hash": reading.chart.input_hash,
+            "name": reading.chart.name,
+            "sections": reading.sections.len(),
+        }),
+    )
+    .await;
+    Ok(Json(reading))
+}
+
+pub fn router(app: App) -> Router {
+    let routes = Router::new()
+        .route("/v1/readings", post(create))
+        .with_state(app.clone());
+    metered(routes, &app, QuotaClass::Readings, "readings")
+}

@@ -1,0 +1,14 @@
+//! Orrery charts domain, on top of the astronomy core: chart requests and their canonical hash,
+//! cached computation, saved charts, transits and synastry, natal readings and the SVG wheel.
+//! The `charts` and `readings` functions (and `orrery-local`) only translate HTTP to these.
+
+pub mod compute;
+pub mod reading;
+pub mod relations;
+pub mod request;
+pub mod saved;
+pub mod wheel;
+
+pub use compute::{ComputedChart, compute};
+pub use relations::{ChartLabel, ChartRef};
+pub use request::ChartRequest;
