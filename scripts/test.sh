@@ -35,11 +35,12 @@ done
 curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null || { echo "moto server did not start:"; cat "$MOTO_LOG"; exit 1; }
 echo "==> moto server on 127.0.0.1:$MOTO_PORT"
 
-# redis-server for the shared (L2) cache tests, from Debian's packages.
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "==> installing redis-server"
+# From Debian's packages: redis-server for the shared (L2) cache tests, rsvg-convert
+# (librsvg2-bin) to render the SVG chart wheel in a test.
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v rsvg-convert >/dev/null 2>&1; then
+  echo "==> installing redis-server and librsvg2-bin"
   if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
-  $APT update -qq && $APT install -y -qq redis-server >/dev/null
+  $APT update -qq && $APT install -y -qq redis-server librsvg2-bin >/dev/null
 fi
 REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &

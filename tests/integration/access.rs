@@ -26,9 +26,9 @@ on_both_backends!(
     admin_cache_endpoints_report_warm_and_invalidate,
 );
 
-const ADMIN_KEY: &str = "orr_admin_test_key_for_the_suite";
+pub(crate) const ADMIN_KEY: &str = "orr_admin_test_key_for_the_suite";
 
-async fn serve(backend: TestBackend) -> TestApp {
+pub(crate) async fn serve(backend: TestBackend) -> TestApp {
     orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
         .await
         .unwrap();
@@ -39,7 +39,7 @@ async fn serve_with(kind: Backend, options: TestOptions) -> TestApp {
     serve(orrery_tests::backend_with(kind, options).await).await
 }
 
-async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
+pub(crate) async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     let response = server
         .send_as(
             reqwest::Method::POST,

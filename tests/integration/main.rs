@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 
 mod access;
 mod cache;
+mod charts;
 mod crash;
 mod events;
 mod http;

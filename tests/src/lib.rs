@@ -351,8 +351,23 @@ pub async fn spawn_app_with(
     backend: TestBackend,
     extend: impl FnOnce(axum::Router) -> axum::Router,
 ) -> TestApp {
+    serve(backend, extend, true).await
+}
+
+/// Serves the routes without the queue workers, so a test can read what requests publish.
+pub async fn spawn_app_without_workers(backend: TestBackend) -> TestApp {
+    serve(backend, |router| router, false).await
+}
+
+async fn serve(
+    backend: TestBackend,
+    extend: impl FnOnce(axum::Router) -> axum::Router,
+    workers: bool,
+) -> TestApp {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    orrery_local::spawn_workers(&backend.app, shutdown.clone());
+    if workers {
+        orrery_local::spawn_workers(&backend.app, shutdown.clone());
+    }
     let routes = extend(orrery_local::routes(&backend.app));
     let router = orrery::http::platform_layers(routes, backend.app.config.max_body_bytes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
