@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=".venv"
-TOOLS_STAMP="$VENV/.orrery-tools-v1"
+TOOLS_STAMP="$VENV/.orrery-tools-v2"
 if [ ! -f "$TOOLS_STAMP" ]; then
-  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli)"
+  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli, openapi-spec-validator)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
   touch "$TOOLS_STAMP"
@@ -64,6 +64,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test"
 cargo test --workspace --locked
+
+echo "==> OpenAPI document validation"
+OPENAPI_JSON=$(mktemp --suffix=.json)
+cargo run -q --locked -p orrery-openapi --example print > "$OPENAPI_JSON"
+"$VENV/bin/openapi-spec-validator" "$OPENAPI_JSON"
+rm -f "$OPENAPI_JSON"
 
 echo "==> template lint"
 "$VENV/bin/cfn-lint" template.yaml

@@ -6,6 +6,11 @@ use clap::Parser;
 use orrery::App;
 use orrery::config::Config;
 
+/// mimalloc: glibc's malloc/free were ~15 % of the server's CPU under load (many short-lived
+/// request buffers across threads); see docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Orrery on one machine: the whole API on an embedded store, no AWS account needed.
 #[derive(Debug, Parser)]
 #[command(version, about)]

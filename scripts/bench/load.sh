@@ -30,9 +30,10 @@ PY
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 ADMIN=orr_admin_bench_$(date +%s)
 ORRERY_TIERS_FILE="$WORK/tiers.json" ORRERY_ADMIN_KEY=$ADMIN RUST_LOG=warn \
-  ./target/release/orrery-local --addr "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/release/orrery-local" --addr "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 100); do curl -fs "127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "127.0.0.1:$PORT/health" >/dev/null || { echo "orrery-local did not start:"; cat "$WORK/server.log"; exit 1; }
 
 ACCOUNT=$(curl -fs -X POST "127.0.0.1:$PORT/v1/admin/accounts" -H "authorization: Bearer $ADMIN" \
   -H 'content-type: application/json' -d '{"name": "bench", "tier": "unlimited"}')

@@ -247,7 +247,7 @@ struct LevelCounters {
     errors: AtomicU64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LevelStats {
     pub hits: u64,
     pub misses: u64,
@@ -266,7 +266,7 @@ impl LevelCounters {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CacheStats {
     pub l1: LevelStats,
     /// `None` when no shared cache is configured.
@@ -405,10 +405,17 @@ impl TwoLevelCache {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, namespace: &Namespace, key: &str) -> Option<T> {
+        let bytes = self.get_json(namespace, key).await?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// An entry's JSON text exactly as stored, without deserialising it: for values that are
+    /// served verbatim (a cached chart is ~14 KB that would otherwise be parsed on every hit).
+    pub async fn get_json(&self, namespace: &Namespace, key: &str) -> Option<Arc<[u8]>> {
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
         if let Some(entry) = self.l1.get(&full).await {
             self.l1_counters.hits.fetch_add(1, Ordering::Relaxed);
-            return serde_json::from_slice(&entry.bytes).ok();
+            return Some(entry.bytes);
         }
         self.l1_counters.misses.fetch_add(1, Ordering::Relaxed);
         let l2 = self.l2.as_ref()?;
@@ -416,11 +423,11 @@ impl TwoLevelCache {
             Ok(Some(bytes)) => {
                 self.l2_counters.hits.fetch_add(1, Ordering::Relaxed);
                 let stored: Stored = serde_json::from_slice(&bytes).ok()?;
-                let value = serde_json::from_str::<T>(stored.value.get()).ok()?;
+                let value: Arc<[u8]> = Arc::from(stored.value.get().as_bytes());
                 self.insert_l1(
                     namespace,
                     full.clone(),
-                    stored.value.get().as_bytes(),
+                    value.clone(),
                     Duration::from_millis(stored.ttl_ms),
                 )
                 .await;
@@ -441,12 +448,18 @@ impl TwoLevelCache {
         }
     }
 
-    async fn insert_l1(&self, namespace: &Namespace, full: String, bytes: &[u8], ttl: Duration) {
+    async fn insert_l1(
+        &self,
+        namespace: &Namespace,
+        full: String,
+        bytes: Arc<[u8]>,
+        ttl: Duration,
+    ) {
         self.l1
             .insert(
                 full,
                 Entry {
-                    bytes: Arc::from(bytes),
+                    bytes,
                     ttl: self.l1_ttl(namespace, ttl),
                 },
             )
@@ -469,9 +482,35 @@ impl TwoLevelCache {
         let Ok(value) = serde_json::value::to_raw_value(value) else {
             return;
         };
-        let full = Self::full_key(namespace, self.generation(namespace).await, key);
-        self.insert_l1(namespace, full.clone(), value.get().as_bytes(), ttl)
+        self.put_json_with_ttl(namespace, key, value, ttl).await;
+    }
+
+    /// Stores JSON text as it is (field order and all), with the namespace's TTL.
+    pub async fn put_json(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: Box<serde_json::value::RawValue>,
+    ) {
+        self.put_json_with_ttl(namespace, key, value, namespace.ttl)
             .await;
+    }
+
+    async fn put_json_with_ttl(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: Box<serde_json::value::RawValue>,
+        ttl: Duration,
+    ) {
+        let full = Self::full_key(namespace, self.generation(namespace).await, key);
+        self.insert_l1(
+            namespace,
+            full.clone(),
+            Arc::from(value.get().as_bytes()),
+            ttl,
+        )
+        .await;
         if let Some(l2) = &self.l2 {
             // Mutable entries live in L2 no longer than the bound either: a container that read
             // a value just before an invalidation and stores it just after cannot keep it alive.
@@ -561,8 +600,13 @@ impl TwoLevelCache {
                 && let Ok(stored) = serde_json::from_slice::<Stored>(&bytes)
             {
                 let ttl = Duration::from_millis(stored.ttl_ms);
-                self.insert_l1(&namespace, full, stored.value.get().as_bytes(), ttl)
-                    .await;
+                self.insert_l1(
+                    &namespace,
+                    full,
+                    Arc::from(stored.value.get().as_bytes()),
+                    ttl,
+                )
+                .await;
                 warmed += 1;
             }
         }

@@ -45,17 +45,15 @@ pub async fn process_batch(
     delete_done: bool,
 ) -> Vec<String> {
     let mut failed = Vec::new();
+    let mut done = Vec::new();
     for message in messages {
         let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id, receive_count = message.receive_count);
         let outcome =
             tracing::Instrument::instrument(consumer.handle(&message), span.clone()).await;
         let _entered = span.enter();
         match outcome {
-            Outcome::Done if delete_done => {
-                if let Err(err) = queue.delete(&message.receipt).await {
-                    tracing::warn!(error = %err, "could not delete a handled message; it will be handled again");
-                }
-            }
+            // Deleted together below: one store commit (or SQS call) per batch, not per message.
+            Outcome::Done if delete_done => done.push(message.receipt),
             // On Lambda, SQS deletes every message not reported as failed.
             Outcome::Done => {}
             Outcome::Retry => failed.push(message.id),
@@ -68,6 +66,15 @@ pub async fn process_batch(
                 }
                 failed.push(message.id);
             }
+        }
+    }
+    if !done.is_empty() {
+        let undeleted = queue.delete_batch(done).await;
+        if !undeleted.is_empty() {
+            tracing::warn!(
+                count = undeleted.len(),
+                "could not delete handled messages; they will be handled again"
+            );
         }
     }
     failed

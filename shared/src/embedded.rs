@@ -976,12 +976,102 @@ impl Queue for EmbeddedQueue {
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         self.update_message(receipt, true, Duration::ZERO).await
     }
+
+    async fn delete_batch(&self, receipts: Vec<String>) -> Vec<String> {
+        let queue = self.name.clone();
+        let parsed: Vec<(String, Option<(String, u32)>)> = receipts
+            .iter()
+            .map(|receipt| {
+                let parsed = parse_receipt(receipt)
+                    .ok()
+                    .map(|(id, count)| (id.to_owned(), count));
+                (receipt.clone(), parsed)
+            })
+            .collect();
+        let result = self
+            .db
+            .write(move |txn| {
+                let mut failed = Vec::new();
+                for (receipt, parsed) in parsed {
+                    let Some((id, count)) = parsed else {
+                        failed.push(receipt);
+                        continue;
+                    };
+                    // Gone already: deleting twice is not an error (as in SQS).
+                    if let Some(message) = take_message(txn, &queue, &id)?
+                        && message.receive_count != count
+                    {
+                        // Received again since: the receipt is stale, the message stays.
+                        put_message(txn, &queue, &id, &message)?;
+                        failed.push(receipt);
+                    }
+                }
+                Ok(failed)
+            })
+            .await;
+        match result {
+            Ok(failed) => failed,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not delete a batch of messages");
+                receipts
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_batch_delete_skips_stale_and_malformed_receipts_and_deletes_the_rest() {
+        let queue = EmbeddedQueue::new(EmbeddedDb::in_memory().unwrap(), "q", None);
+        queue
+            .send_batch(vec![OutgoingMessage::new("a"), OutgoingMessage::new("b")])
+            .await
+            .unwrap();
+        let first = queue
+            .receive(10, Duration::ZERO, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 2);
+        // Visible again at once: receiving again makes the first receipts stale.
+        let second = queue
+            .receive(1, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .unwrap();
+        let stale = first
+            .iter()
+            .find(|m| m.id == second[0].id)
+            .unwrap()
+            .receipt
+            .clone();
+        let current = first
+            .iter()
+            .find(|m| m.id != second[0].id)
+            .unwrap()
+            .receipt
+            .clone();
+        let failed = queue
+            .delete_batch(vec![stale.clone(), current, "garbage".into()])
+            .await;
+        assert_eq!(failed, [stale, "garbage".to_owned()]);
+        // The re-received message survives under its current receipt; the other is gone.
+        assert!(
+            queue
+                .delete_batch(vec![second[0].receipt.clone()])
+                .await
+                .is_empty()
+        );
+        assert!(
+            queue
+                .receive(10, Duration::ZERO, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[tokio::test]
     async fn a_transaction_failing_while_applying_leaves_no_trace() {

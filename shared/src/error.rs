@@ -14,7 +14,7 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const PROBLEM_BASE: &str = "https://orrery.dev/problems/";
 
 /// One invalid input field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field in the request (`datetime`, `options.orbs.trine`, `cursor`).
     pub field: String,
@@ -138,7 +138,7 @@ impl ApiError {
 }
 
 /// The RFC 9457 body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

@@ -129,10 +129,14 @@ fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// `?limit=&cursor=` of list endpoints, checked: limit 1..=100 (default 20), cursor opaque.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
 }
@@ -156,7 +160,7 @@ impl ListQuery {
 }
 
 /// The shape of every list response.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ListResponse<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,

@@ -567,6 +567,24 @@ async fn invalid_requests_name_every_field_and_cost_nothing(backend: TestBackend
     assert_eq!(header(&ok, "x-ratelimit-remaining"), "199");
 }
 
+/// `orrery-local` serves the OpenAPI document (its content is checked in the openapi crate,
+/// its validity by openapi-spec-validator in the test command).
+#[tokio::test]
+async fn the_openapi_document_is_served() {
+    let server = orrery_tests::spawn_app(orrery_tests::Backend::Embedded).await;
+    let response = server
+        .client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), "application/json");
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/v1/charts"]["post"].is_object());
+}
+
 /// The wheel renders with a real SVG renderer (librsvg's `rsvg-convert`, which the test
 /// command installs) to a PNG, in both themes.
 #[tokio::test]

@@ -10,6 +10,7 @@ use orrery_tests::TestBackend;
 
 on_both_backends!(
     sends_receives_and_deletes,
+    handled_messages_are_deleted_in_batches,
     batches_send_and_receive_up_to_ten,
     visibility_timeout_hides_then_redelivers,
     change_visibility_reschedules,
@@ -34,6 +35,35 @@ async fn sends_receives_and_deletes(backend: TestBackend) {
     assert_eq!(received[0].body, "hello");
     assert_eq!(received[0].receive_count, 1);
     queue.delete(&received[0].receipt).await.unwrap();
+    assert!(queue.receive(10, LONG, NO_WAIT).await.unwrap().is_empty());
+}
+
+async fn handled_messages_are_deleted_in_batches(backend: TestBackend) {
+    let queue = &backend.app.queues.events.main;
+    for chunk in 0..2 {
+        let bodies: Vec<String> = (0..6).map(|i| format!("m{chunk}-{i}")).collect();
+        queue
+            .send_batch(bodies.iter().map(OutgoingMessage::new).collect())
+            .await
+            .unwrap();
+    }
+    let mut receipts = Vec::new();
+    for _ in 0..10 {
+        receipts.extend(
+            queue
+                .receive(10, LONG, Duration::from_secs(1))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.receipt),
+        );
+        if receipts.len() == 12 {
+            break;
+        }
+    }
+    assert_eq!(receipts.len(), 12);
+    // More than one SQS batch (10) at once.
+    assert_eq!(queue.delete_batch(receipts).await, Vec::<String>::new());
     assert!(queue.receive(10, LONG, NO_WAIT).await.unwrap().is_empty());
 }
 

@@ -9,10 +9,17 @@ use orrery::access::Admin;
 use orrery::access::accounts::Account;
 use orrery::access::manage::{self, AccountPatch, NewAccountRequest, NewAccountView};
 use orrery::cache::{self, CacheStats, Namespace};
+use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
+use orrery::openapi::AdminProblems;
 use orrery::{ApiError, App};
 use serde::{Deserialize, Serialize};
 
+#[utoipa::path(
+    post, path = "/v1/admin/accounts", operation_id = "create_account", tag = "admin", security(("admin_key" = [])),
+    request_body(content = NewAccountRequest, example = json!({"name": "Acme", "tier": "basic"})),
+    responses((status = 201, description = "The account and its first API key (shown once)", body = NewAccountView), AdminProblems)
+)]
 async fn create_account(
     _: Admin,
     State(app): State<App>,
@@ -24,6 +31,10 @@ async fn create_account(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/accounts", operation_id = "list_accounts", tag = "admin", security(("admin_key" = [])), params(ListQuery),
+    responses((status = 200, body = ListResponse<Account>), AdminProblems)
+)]
 async fn list_accounts(
     _: Admin,
     State(app): State<App>,
@@ -34,6 +45,10 @@ async fn list_accounts(
     Ok(Json(ListResponse::new(accounts, next)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/accounts/{id}", operation_id = "get_account", tag = "admin", security(("admin_key" = [])), params(("id" = String, Path, description = "Account id (`acct_…`)")),
+    responses((status = 200, body = Account), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), AdminProblems)
+)]
 async fn show_account(
     _: Admin,
     State(app): State<App>,
@@ -42,6 +57,12 @@ async fn show_account(
     Ok(Json(manage::get_account(&app, &id).await?))
 }
 
+#[utoipa::path(
+    patch, path = "/v1/admin/accounts/{id}", operation_id = "update_account", tag = "admin", security(("admin_key" = [])), params(("id" = String, Path, description = "Account id (`acct_…`)")),
+    request_body(content = AccountPatch, example = json!({"tier": "premium"})),
+    responses((status = 200, description = "Takes effect at once here, everywhere within the cache bound", body = Account), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"),
+      (status = 409, description = "Changed concurrently; retry", body = Problem, content_type = "application/problem+json"), AdminProblems)
+)]
 async fn update_account(
     _: Admin,
     State(app): State<App>,
@@ -51,12 +72,16 @@ async fn update_account(
     Ok(Json(manage::update_account(&app, &id, patch).await?))
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/cache/stats", operation_id = "get_cache_stats", tag = "admin", security(("admin_key" = [])),
+    responses((status = 200, description = "Hits, misses, evictions and errors per level", body = CacheStats), AdminProblems)
+)]
 async fn cache_stats(_: Admin, State(app): State<App>) -> Json<CacheStats> {
     app.cache.emit_metrics().await;
     Json(app.cache.stats().await)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WarmRequest {
     /// Accounts whose keys and tier to preload from the store.
@@ -71,12 +96,17 @@ fn hot_default() -> usize {
     200
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Warmed {
     from_shared_cache: usize,
     from_store: usize,
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/cache/warm", operation_id = "warm_cache", tag = "admin", security(("admin_key" = [])),
+    request_body(content = Option<WarmRequest>),
+    responses((status = 200, description = "How many hot entries were loaded into this container's L1", body = Warmed), AdminProblems)
+)]
 async fn warm(
     _: Admin,
     State(app): State<App>,
@@ -100,7 +130,7 @@ async fn warm(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InvalidateRequest {
     namespace: String,
@@ -109,6 +139,11 @@ struct InvalidateRequest {
     key: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/cache/invalidate", operation_id = "invalidate_cache", tag = "admin", security(("admin_key" = [])),
+    request_body(content = InvalidateRequest, example = json!({"namespace": "charts"})),
+    responses((status = 204, description = "Invalidated"), AdminProblems)
+)]
 async fn invalidate(
     _: Admin,
     State(app): State<App>,
@@ -134,6 +169,23 @@ async fn invalidate(
         None => app.cache.invalidate_namespace(&namespace).await,
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_account,
+    list_accounts,
+    show_account,
+    update_account,
+    cache_stats,
+    warm,
+    invalidate
+))]
+struct AdminApi;
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <AdminApi as utoipa::OpenApi>::openapi()
 }
 
 pub fn router(app: App) -> Router {

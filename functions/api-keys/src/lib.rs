@@ -10,10 +10,17 @@ use orrery::access::manage::{
     self, CreatedKeyView, KeyUsageView, KeyView, RotateRequest, RotatedKeyView,
 };
 use orrery::access::{Caller, QuotaClass, metered};
+use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
+use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App};
 use serde::Deserialize;
 
+#[utoipa::path(
+    post, path = "/v1/api-keys", operation_id = "create_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])),
+    request_body(content = NewKeyRequest, example = json!({"name": "ci", "scopes": ["charts"], "expires_at": "2027-01-01T00:00:00Z"})),
+    responses((status = 201, description = "The key, shown this once", body = CreatedKeyView), MeteredProblems)
+)]
 async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -25,6 +32,10 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(ListQuery),
+    responses((status = 200, description = "The account's keys, newest first", body = ListResponse<KeyView>), MeteredProblems)
+)]
 async fn list(
     State(app): State<App>,
     caller: Caller,
@@ -35,6 +46,10 @@ async fn list(
     Ok(Json(ListResponse::new(keys, next)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/api-keys/{id}", operation_id = "get_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
+    responses((status = 200, body = KeyView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
 async fn show(
     State(app): State<App>,
     caller: Caller,
@@ -43,6 +58,10 @@ async fn show(
     Ok(Json(manage::get_key(&app, &caller.account_id, &id).await?))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/api-keys/{id}", operation_id = "delete_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
 async fn remove(
     State(app): State<App>,
     caller: Caller,
@@ -52,6 +71,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    patch, path = "/v1/api-keys/{id}/revoke", operation_id = "revoke_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
+    responses((status = 200, description = "Revoked at once here, everywhere within the cache bound", body = KeyView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
 async fn revoke(
     State(app): State<App>,
     caller: Caller,
@@ -62,6 +85,12 @@ async fn revoke(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/v1/api-keys/{id}/rotate", operation_id = "rotate_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
+    request_body(content = Option<RotateRequest>, description = "Optional: the grace period of the old key"),
+    responses((status = 201, description = "The new key (shown once) and the old one, valid until its grace ends", body = RotatedKeyView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"),
+      (status = 409, description = "The key is revoked or already rotated", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
 async fn rotate(
     State(app): State<App>,
     caller: Caller,
@@ -75,8 +104,10 @@ async fn rotate(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UsageQuery {
+    /// Days back from today (UTC), 1 to the retention (default 7).
     #[serde(default = "seven")]
     days: u32,
 }
@@ -85,6 +116,10 @@ fn seven() -> u32 {
     7
 }
 
+#[utoipa::path(
+    get, path = "/v1/api-keys/{id}/usage", operation_id = "get_api_key_usage", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)"), UsageQuery),
+    responses((status = 200, description = "Requests per UTC day and quota class", body = KeyUsageView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
 async fn usage(
     State(app): State<App>,
     caller: Caller,
@@ -94,6 +129,15 @@ async fn usage(
     Ok(Json(
         manage::key_usage(&app, &caller.account_id, &id, query.days).await?,
     ))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, remove, revoke, rotate, usage))]
+struct ApiKeysApi;
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiKeysApi as utoipa::OpenApi>::openapi()
 }
 
 pub fn router(app: App) -> Router {

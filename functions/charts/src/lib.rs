@@ -9,10 +9,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orrery::access::{Caller, QuotaClass, metered};
+use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse, with_content_type};
+use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App, idempotency};
 use orrery_charts::relations::{self, SynastryRequest, TransitsRequest};
+use orrery_charts::relations::{Synastry, Transits};
 use orrery_charts::saved::{self, SavedChartSummary};
+use orrery_charts::schema::{
+    ChartRequestBody, ChartResponse, SavedChartResponse, SynastryBody, TransitsBody,
+};
 use orrery_charts::wheel::{self, Theme, WheelOptions};
 use orrery_charts::{ChartRequest, compute};
 use serde::Deserialize;
@@ -22,7 +28,8 @@ const SVG: &str = "image/svg+xml";
 const JSON: &str = "application/json";
 
 /// Query parameters of the chart routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChartQuery {
     /// `json` (default) or `svg`.
@@ -125,7 +132,7 @@ fn svg_response(status: StatusCode, svg: String) -> Response {
 /// Renders one computed chart in the asked representation, with `leading` JSON fields.
 fn present(
     status: StatusCode,
-    chart_json: &serde_json::value::RawValue,
+    chart_json: &str,
     chart: impl FnOnce() -> Result<orrery_astro::Chart, ApiError>,
     mut leading: Map<String, Value>,
     name: Option<&str>,
@@ -159,6 +166,19 @@ fn chart_request(body: Value) -> Result<ChartRequest, ApiError> {
     ChartRequest::from_value(body, "").map_err(ApiError::Validation)
 }
 
+#[utoipa::path(
+    post, path = "/v1/charts", operation_id = "create_chart", tag = "charts", security(("api_key" = []), ("api_key_header" = [])),
+    params(ChartQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes a save safe to retry: the same key and body return the first chart (200, `Idempotent-Replayed: true`); the same key with another body is a 422. Remembered 24 h.")),
+    request_body(content = ChartRequestBody, description = "A local time with `timezone` (IANA) or `utc_offset`, or an RFC 3339 instant; the site; options"),
+    responses(
+        (status = 200, description = "The chart; the SVG wheel with `?format=svg` or `Accept: image/svg+xml`. Metered under `charts`: `RateLimit-Policy`, `RateLimit` and `X-RateLimit-*` headers on every response", content(
+            (ChartResponse = "application/json"),
+            (String = "image/svg+xml")
+        )),
+        (status = 201, description = "Saved (`?save=true`); `Location` names it", body = SavedChartResponse),
+        MeteredProblems
+    )
+)]
 async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -256,6 +276,16 @@ fn present_saved(
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/charts/saved", operation_id = "save_chart", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])),
+    params(ChartQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes a save safe to retry: the same key and body return the first chart (200, `Idempotent-Replayed: true`); the same key with another body is a 422. Remembered 24 h.")),
+    request_body(content = ChartRequestBody),
+    responses(
+        (status = 201, description = "Saved; `Location` names it", body = SavedChartResponse),
+        (status = 200, description = "A replay of an earlier save with the same Idempotency-Key", body = SavedChartResponse),
+        MeteredProblems
+    )
+)]
 async fn create_saved(
     State(app): State<App>,
     caller: Caller,
@@ -268,6 +298,10 @@ async fn create_saved(
     save_chart(&app, &caller, &headers, &request, &presentation).await
 }
 
+#[utoipa::path(
+    get, path = "/v1/charts/saved", operation_id = "list_saved_charts", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])), params(ListQuery),
+    responses((status = 200, description = "Summaries, newest first (metered under `management`)", body = ListResponse<SavedChartSummary>), MeteredProblems)
+)]
 async fn list_saved(
     State(app): State<App>,
     caller: Caller,
@@ -278,6 +312,18 @@ async fn list_saved(
     Ok(Json(ListResponse::new(charts, next)))
 }
 
+#[utoipa::path(
+    get, path = "/v1/charts/saved/{id}", operation_id = "get_saved_chart", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Saved chart id (`chart_…`)"), ChartQuery),
+    responses(
+        (status = 200, description = "The saved chart, or its wheel", content(
+            (SavedChartResponse = "application/json"),
+            (String = "image/svg+xml")
+        )),
+        (status = 404, description = "No saved chart with this id in this account", body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
 async fn show_saved(
     State(app): State<App>,
     caller: Caller,
@@ -299,6 +345,11 @@ async fn show_saved(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/v1/charts/saved/{id}", operation_id = "delete_saved_chart", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Saved chart id (`chart_…`)")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No saved chart with this id in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
 async fn delete_saved(
     State(app): State<App>,
     caller: Caller,
@@ -308,6 +359,11 @@ async fn delete_saved(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post, path = "/v1/charts/transits", operation_id = "chart_transits", tag = "charts", security(("api_key" = []), ("api_key_header" = [])),
+    request_body(content = TransitsBody),
+    responses((status = 200, description = "Transiting bodies with the natal house they cross, and transit-to-natal aspects, tightest first", body = Transits), MeteredProblems)
+)]
 async fn transits(
     State(app): State<App>,
     caller: Caller,
@@ -319,6 +375,11 @@ async fn transits(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/v1/charts/synastry", operation_id = "chart_synastry", tag = "charts", security(("api_key" = []), ("api_key_header" = [])),
+    request_body(content = SynastryBody),
+    responses((status = 200, description = "Inter-aspects (tightest first) and house overlays both ways", body = Synastry), MeteredProblems)
+)]
 async fn synastry(
     State(app): State<App>,
     caller: Caller,
@@ -328,6 +389,23 @@ async fn synastry(
     Ok(Json(
         relations::synastry(&app, &caller.account_id, &request).await?,
     ))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create,
+    transits,
+    synastry,
+    create_saved,
+    list_saved,
+    show_saved,
+    delete_saved
+))]
+struct ChartsApi;
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ChartsApi as utoipa::OpenApi>::openapi()
 }
 
 pub fn router(app: App) -> Router {

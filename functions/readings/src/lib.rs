@@ -7,11 +7,18 @@ use axum::{Json, Router};
 use orrery::access::{Caller, QuotaClass, manage, metered};
 use orrery::events::EventType;
 use orrery::http::ApiJson;
+use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App};
 use orrery_charts::ChartRef;
 use orrery_charts::reading::{Reading, reading};
+use orrery_charts::schema::ChartRefBody;
 use serde_json::Value;
 
+#[utoipa::path(
+    post, path = "/v1/readings", operation_id = "create_reading", tag = "readings", security(("api_key" = []), ("api_key_header" = [])),
+    request_body(content = ChartRefBody, description = "A chart request, or `{\"chart_id\": \"chart_…\"}` of a saved chart"),
+    responses((status = 200, description = "The natal reading (metered under `readings`)", body = Reading), MeteredProblems)
+)]
 async fn create(
     State(app): State<App>,
     caller: Caller,
@@ -33,6 +40,15 @@ async fn create(
     )
     .await;
     Ok(Json(reading))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create))]
+struct ReadingsApi;
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ReadingsApi as utoipa::OpenApi>::openapi()
 }
 
 pub fn router(app: App) -> Router {

@@ -11,6 +11,7 @@ use crate::error::AstroError;
 use crate::positions::wrap_180;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AspectKind {
     Conjunction,
@@ -162,6 +163,7 @@ pub struct AspectPoint {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AspectPhase {
     Applying,
@@ -171,8 +173,11 @@ pub enum AspectPhase {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Aspect {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub a: Cow<'static, str>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub b: Cow<'static, str>,
     pub kind: AspectKind,
     /// Exact angle of the aspect, degrees.

@@ -21,6 +21,7 @@ pub const DATA_VERSION: &str = "DE422 1800-2200 q1; delta_t skyfield-1.55 monthl
 
 /// Chart request, deserialisable from snake_case JSON (unknown fields rejected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChartInput {
     /// Local "YYYY-MM-DDTHH:MM[:SS]" (with `timezone` or `utc_offset`) or an RFC 3339 instant.
@@ -242,6 +243,7 @@ impl ChartInput {
 
 /// Position of a body in the chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BodyEntry {
     pub name: Body,
     pub longitude: f64,
@@ -257,6 +259,7 @@ pub struct BodyEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointEntry {
     pub name: PointKind,
     pub longitude: f64,
@@ -269,6 +272,7 @@ pub struct PointEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AngleEntry {
     pub longitude: f64,
     pub sign: Sign,
@@ -276,6 +280,7 @@ pub struct AngleEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnglesEntry {
     pub asc: AngleEntry,
     pub mc: AngleEntry,
@@ -287,6 +292,7 @@ pub struct AnglesEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HouseCusp {
     pub house: u8,
     pub longitude: f64,
@@ -295,6 +301,7 @@ pub struct HouseCusp {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZodiacInfo {
     pub kind: ZodiacKind,
     pub ayanamsa: Option<Ayanamsa>,
@@ -303,17 +310,23 @@ pub struct ZodiacInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Distribution {
     /// "air", "earth", "fire", "water" → number of bodies.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, u8>))]
     pub elements: BTreeMap<Cow<'static, str>, u8>,
     /// "cardinal", "fixed", "mutable" → number of bodies.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, u8>))]
     pub modalities: BTreeMap<Cow<'static, str>, u8>,
 }
 
 /// A computed natal chart (stable JSON shape, documented in docs/astro.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chart {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub engine_version: Cow<'static, str>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub data_version: Cow<'static, str>,
     /// Resolved instant, RFC 3339 UTC.
     pub utc: String,

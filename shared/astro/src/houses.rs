@@ -16,6 +16,7 @@ use crate::fast_math::atan2;
 use crate::positions::{Frame, normalize_degrees, wrap_180};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HouseSystem {
     #[default]

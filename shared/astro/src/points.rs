@@ -11,6 +11,7 @@ use crate::positions::{Frame, Pva, mat_vec, normalize_degrees};
 use crate::time::J2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PointKind {
     MeanNode,

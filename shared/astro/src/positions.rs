@@ -23,6 +23,7 @@ const ARCSEC: f64 = std::f64::consts::PI / 648_000.0;
 
 /// The ten chart bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Body {
     Sun,

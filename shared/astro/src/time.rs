@@ -63,6 +63,7 @@ pub const LEAP_TABLE_VALID_UNTIL: (i32, u32, u32) = (2026, 7, 1);
 
 /// How to resolve a local time that occurs twice (DST overlap) or never (DST gap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DstChoice {
     /// The earlier of the two candidate instants.

@@ -9,6 +9,7 @@ use crate::positions::normalize_degrees;
 use crate::time::J2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Sign {
     Aries,
@@ -100,6 +101,7 @@ impl Sign {
 /// plus the IAU 2006 general precession in longitude; this matches Swiss
 /// Ephemeris to < 0.005″ over 1800–2200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Ayanamsa {
     Lahiri,
@@ -168,6 +170,7 @@ impl FromStr for Ayanamsa {
 
 /// Zodiac choice: tropical, or sidereal with an ayanamsa.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ZodiacKind {
     #[default]

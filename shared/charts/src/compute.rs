@@ -4,12 +4,12 @@
 //! hash instead of serving stale results.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use orrery::cache::CHARTS;
 use orrery::events::EventType;
 use orrery::{ApiError, App};
 use orrery_astro::{Chart, compute_chart};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::request::{ChartRequest, field_error};
@@ -18,7 +18,8 @@ use crate::request::{ChartRequest, field_error};
 #[derive(Debug)]
 pub struct ComputedChart {
     pub input_hash: String,
-    pub json: Box<RawValue>,
+    /// The chart's JSON text (always a JSON object), served verbatim.
+    pub json: Arc<str>,
     /// Whether the result came from the cache.
     pub cached: bool,
     chart: Option<Chart>,
@@ -29,7 +30,7 @@ impl ComputedChart {
     pub fn chart(&self) -> Result<Cow<'_, Chart>, ApiError> {
         match &self.chart {
             Some(chart) => Ok(Cow::Borrowed(chart)),
-            None => serde_json::from_str(self.json.get())
+            None => serde_json::from_str(&self.json)
                 .map(Cow::Owned)
                 .map_err(ApiError::internal),
         }
@@ -38,7 +39,10 @@ impl ComputedChart {
 
 /// Computes a chart without the cache; engine refusals (e.g. Placidus above the polar circle)
 /// are 422s naming the field, under `path` of the request body.
-pub fn compute_now(request: &ChartRequest, path: &str) -> Result<(Chart, Box<RawValue>), ApiError> {
+pub fn compute_now(
+    request: &ChartRequest,
+    path: &str,
+) -> Result<(Chart, Box<serde_json::value::RawValue>), ApiError> {
     let chart = compute_chart(&request.input)
         .map_err(|e| ApiError::Validation(vec![field_error(path, &e)]))?;
     let json = serde_json::value::to_raw_value(&chart).map_err(ApiError::internal)?;
@@ -51,20 +55,20 @@ pub async fn compute(
     request: &ChartRequest,
     path: &str,
 ) -> Result<ComputedChart, ApiError> {
-    if let Some(json) = app
-        .cache
-        .get::<Box<RawValue>>(&CHARTS, &request.input_hash)
-        .await
+    // The cached text is served as it is: no parse on a hit (it was valid JSON when stored).
+    if let Some(bytes) = app.cache.get_json(&CHARTS, &request.input_hash).await
+        && let Ok(json) = std::str::from_utf8(&bytes)
     {
         return Ok(ComputedChart {
             input_hash: request.input_hash.clone(),
-            json,
+            json: Arc::from(json),
             cached: true,
             chart: None,
         });
     }
-    let (chart, json) = compute_now(request, path)?;
-    app.cache.put(&CHARTS, &request.input_hash, &json).await;
+    let (chart, raw) = compute_now(request, path)?;
+    let json: Arc<str> = Arc::from(raw.get());
+    app.cache.put_json(&CHARTS, &request.input_hash, raw).await;
     Ok(ComputedChart {
         input_hash: request.input_hash.clone(),
         json,
@@ -75,8 +79,7 @@ pub async fn compute(
 
 /// A JSON object of `leading` fields followed by every field of the chart object `chart`,
 /// without re-serialising the chart.
-pub fn document(leading: Map<String, Value>, chart: &RawValue) -> Result<String, ApiError> {
-    let chart = chart.get();
+pub fn document(leading: Map<String, Value>, chart: &str) -> Result<String, ApiError> {
     let rest = chart
         .strip_prefix('{')
         .ok_or_else(|| ApiError::internal("a chart is not a JSON object"))?;
@@ -139,7 +142,7 @@ mod tests {
 
     #[test]
     fn documents_put_the_leading_fields_first_and_stay_valid_json() {
-        let chart = serde_json::value::to_raw_value(&json!({"a": 1, "b": [2]})).unwrap();
+        let chart = json!({"a": 1, "b": [2]}).to_string();
         let mut leading = Map::new();
         leading.insert("id".into(), "chart_x".into());
         leading.insert("name".into(), Value::Null);
@@ -150,8 +153,8 @@ mod tests {
             json!({"id": "chart_x", "name": null, "a": 1, "b": [2]})
         );
         assert!(text.starts_with("{\"id\""));
-        let empty = serde_json::value::to_raw_value(&json!({})).unwrap();
-        let parsed: Value = serde_json::from_str(&document(leading, &empty).unwrap()).unwrap();
+        let empty = "{}";
+        let parsed: Value = serde_json::from_str(&document(leading, empty).unwrap()).unwrap();
         assert_eq!(parsed, json!({"id": "chart_x", "name": null}));
     }
 
@@ -172,7 +175,7 @@ mod tests {
         .unwrap();
         let second = compute(&app, &respelled, "").await.unwrap();
         assert!(second.cached);
-        assert_eq!(first.json.get(), second.json.get());
+        assert_eq!(first.json, second.json);
         assert_eq!(first.chart().unwrap(), second.chart().unwrap());
     }
 

@@ -7,6 +7,7 @@ pub mod reading;
 pub mod relations;
 pub mod request;
 pub mod saved;
+pub mod schema;
 pub mod wheel;
 
 pub use compute::{ComputedChart, compute};

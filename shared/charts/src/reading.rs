@@ -103,7 +103,7 @@ fn texts() -> Result<&'static Texts, ApiError> {
 }
 
 /// One passage of a reading.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReadingItem {
     pub key: String,
     pub title: String,
@@ -111,7 +111,7 @@ pub struct ReadingItem {
 }
 
 /// A titled section: its own paragraphs, then its items.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Section {
     pub key: &'static str,
     pub title: String,
@@ -119,7 +119,7 @@ pub struct Section {
     pub items: Vec<ReadingItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reading {
     pub chart: ChartLabel,
     pub title: String,

@@ -107,7 +107,7 @@ impl ChartRef {
 }
 
 /// Which chart a relation was computed for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChartLabel {
     pub chart_id: Option<String>,
     pub name: Option<String>,
@@ -335,7 +335,7 @@ impl TransitsRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TransitBody {
     pub name: &'static str,
     pub longitude: f64,
@@ -348,13 +348,13 @@ pub struct TransitBody {
     pub natal_house: u8,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Moment {
     pub utc: String,
     pub jd_ut: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transits {
     pub natal: ChartLabel,
     pub moment: Moment,
@@ -447,20 +447,20 @@ impl SynastryRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Overlay {
     pub name: &'static str,
     pub house: u8,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HouseOverlays {
     /// Where the first person's bodies fall in the second person's houses.
     pub first_in_second: Vec<Overlay>,
     pub second_in_first: Vec<Overlay>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Synastry {
     pub first: ChartLabel,
     pub second: ChartLabel,

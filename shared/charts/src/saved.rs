@@ -8,7 +8,6 @@ use orrery::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, Writ
 use orrery::{ApiError, App, clock, idempotency, ids};
 use orrery_astro::{Chart, ChartInput};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -18,7 +17,7 @@ use crate::request::{ChartRequest, hex};
 const ID_PREFIX: &str = "chart";
 
 /// What a list of saved charts shows of each.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SavedChartSummary {
     pub id: String,
     pub name: Option<String>,
@@ -69,10 +68,9 @@ impl SavedChart {
             serde_json::to_value(&record.input).map_err(ApiError::internal)?,
         );
         leading.insert("input_hash".into(), record.input_hash.clone().into());
-        let chart = RawValue::from_string(record.chart_json.clone()).map_err(ApiError::internal)?;
         Ok(SavedChart {
             id: record.id,
-            body: document(leading, &chart)?,
+            body: document(leading, &record.chart_json)?,
             record_chart: record.chart_json,
         })
     }
@@ -154,7 +152,7 @@ pub async fn save(
         created_at,
         input: request.input.clone(),
         input_hash: computed.input_hash.clone(),
-        chart_json: computed.json.get().to_owned(),
+        chart_json: computed.json.to_string(),
     };
     let mut writes = vec![
         WriteOp::Put {

@@ -17,7 +17,7 @@ use crate::store::{Cursor, Query, Store, StoreError, Table};
 use crate::{App, FieldError, clock};
 
 /// A key as its owner sees it (never the key itself, except once at creation).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: String,
     pub name: String,
@@ -36,7 +36,7 @@ pub struct KeyView {
 }
 
 /// A new key: the view plus the full key, shown this once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedKeyView {
     #[serde(flatten)]
     pub view: KeyView,
@@ -227,14 +227,14 @@ pub async fn get_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyVie
 }
 
 /// Per-day, per-class counts of one key over the last `days` days (at most the retention).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyUsageView {
     pub key_id: String,
     pub last_used_at: Option<String>,
     pub days: Vec<DayUsage>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DayUsage {
     pub date: NaiveDate,
     pub counts: BTreeMap<&'static str, i64>,
@@ -307,7 +307,7 @@ pub async fn delete_key(app: &App, account_id: &str, key_id: &str) -> Result<(),
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// How long the old key keeps working; default from configuration (24 h).
@@ -315,7 +315,7 @@ pub struct RotateRequest {
     pub grace_seconds: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RotatedKeyView {
     #[serde(flatten)]
     pub key: CreatedKeyView,
@@ -379,7 +379,7 @@ pub async fn rotate_key(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountRequest {
     pub name: String,
@@ -394,7 +394,7 @@ fn default_tier() -> Tier {
     Tier::Free
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewAccountView {
     pub account: Account,
     pub api_key: CreatedKeyView,
@@ -458,7 +458,7 @@ pub async fn get_account(app: &App, id: &str) -> Result<Account, ApiError> {
         .ok_or_else(|| ApiError::NotFound("No account with this id.".into()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default)]

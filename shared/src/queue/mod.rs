@@ -80,6 +80,19 @@ pub trait Queue: Send + Sync + 'static {
         visibility: Duration,
     ) -> Result<(), QueueError>;
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+    /// Deletes several received messages at once where the backend can (one group commit
+    /// embedded, `DeleteMessageBatch` per 10 on SQS). Returns the receipts that were not deleted
+    /// (stale or failed): those messages will be received again.
+    async fn delete_batch(&self, receipts: Vec<String>) -> Vec<String> {
+        let mut failed = Vec::new();
+        for receipt in receipts {
+            if let Err(err) = self.delete(&receipt).await {
+                tracing::warn!(error = %err, "could not delete a message");
+                failed.push(receipt);
+            }
+        }
+        failed
+    }
 }
 
 /// A queue and the dead-letter queue it redrives into.

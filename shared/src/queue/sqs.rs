@@ -5,7 +5,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 
 use super::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
@@ -174,5 +176,47 @@ impl Queue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(Self::receipt_error)
+    }
+
+    async fn delete_batch(&self, receipts: Vec<String>) -> Vec<String> {
+        let mut failed = Vec::new();
+        for chunk in receipts.chunks(super::MAX_BATCH) {
+            let entries: Result<Vec<_>, _> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                })
+                .collect();
+            let result = match entries {
+                Ok(entries) => self
+                    .client
+                    .delete_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|err| DisplayErrorContext(err).to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match result {
+                Ok(output) => failed.extend(output.failed().iter().filter_map(|entry| {
+                    tracing::warn!(code = entry.code(), "could not delete a message");
+                    entry
+                        .id()
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| chunk.get(i).cloned())
+                })),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not delete a batch of messages");
+                    failed.extend(chunk.iter().cloned());
+                }
+            }
+        }
+        failed
     }
 }

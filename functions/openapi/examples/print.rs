@@ -1,0 +1,6 @@
+//! Prints the OpenAPI document, e.g. for a validator or a client generator:
+//! `cargo run -q -p orrery-openapi --example print > openapi.json`.
+
+fn main() {
+    println!("{}", orrery_openapi::document_json());
+}
