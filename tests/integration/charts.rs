@@ -366,6 +366,22 @@ async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend)
     assert!(!aspects.is_empty());
     assert!(aspects.iter().all(|a| a["orb"].as_f64().unwrap() <= 2.0));
 
+    // Metered under `charts`, like every computing route.
+    let metered = server
+        .send_as(
+            Method::POST,
+            "/v1/charts/synastry",
+            &key,
+            Some(json!({"first": london(), "second": london()})),
+        )
+        .await;
+    assert_eq!(metered.status(), StatusCode::OK);
+    assert_eq!(
+        header(&metered, "ratelimit-policy"),
+        "\"charts-daily\";q=200;w=86400"
+    );
+    assert!(!header(&metered, "x-ratelimit-remaining").is_empty());
+
     // By saved id, at the default moment (now).
     let (status, now) = post(
         &server,
