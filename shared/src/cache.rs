@@ -479,20 +479,17 @@ impl TwoLevelCache {
         value: &T,
         ttl: Duration,
     ) {
-        let Ok(value) = serde_json::value::to_raw_value(value) else {
+        let Ok(json) = serde_json::to_string(value) else {
             return;
         };
-        self.put_json_with_ttl(namespace, key, value, ttl).await;
+        self.put_json_with_ttl(namespace, key, Arc::from(json), ttl)
+            .await;
     }
 
-    /// Stores JSON text as it is (field order and all), with the namespace's TTL.
-    pub async fn put_json(
-        &self,
-        namespace: &Namespace,
-        key: &str,
-        value: Box<serde_json::value::RawValue>,
-    ) {
-        self.put_json_with_ttl(namespace, key, value, namespace.ttl)
+    /// Stores JSON text as it is (field order and all), with the namespace's TTL. `json` must be
+    /// valid JSON (e.g. produced by serde_json); L1 shares it without a copy.
+    pub async fn put_json(&self, namespace: &Namespace, key: &str, json: Arc<str>) {
+        self.put_json_with_ttl(namespace, key, json, namespace.ttl)
             .await;
     }
 
@@ -500,36 +497,31 @@ impl TwoLevelCache {
         &self,
         namespace: &Namespace,
         key: &str,
-        value: Box<serde_json::value::RawValue>,
+        json: Arc<str>,
         ttl: Duration,
     ) {
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
-        self.insert_l1(
-            namespace,
-            full.clone(),
-            Arc::from(value.get().as_bytes()),
-            ttl,
-        )
-        .await;
         if let Some(l2) = &self.l2 {
             // Mutable entries live in L2 no longer than the bound either: a container that read
             // a value just before an invalidation and stores it just after cannot keep it alive.
-            let ttl = if namespace.immutable {
+            let l2_ttl = if namespace.immutable {
                 ttl
             } else {
                 ttl.min(self.config.staleness)
             };
-            let stored = Stored {
-                ttl_ms: ttl.as_millis() as u64,
-                immutable: namespace.immutable,
-                value,
-            };
-            let bytes = serde_json::to_vec(&stored).unwrap_or_default();
-            if let Err(err) = l2.set(&full, &bytes, ttl).await {
+            // The `Stored` envelope, written around the text instead of re-serialising it.
+            let bytes = format!(
+                r#"{{"ttl_ms":{},"immutable":{},"value":{json}}}"#,
+                l2_ttl.as_millis(),
+                namespace.immutable
+            );
+            if let Err(err) = l2.set(&full, bytes.as_bytes(), l2_ttl).await {
                 self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %err, "shared cache write failed");
             }
         }
+        self.insert_l1(namespace, full, Arc::<[u8]>::from(json), ttl)
+            .await;
     }
 
     /// Removes one key from both levels (other containers' L1 copies age out within the bound).

@@ -121,6 +121,10 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     pub visibility: Duration,
     pub wait: Duration,
+    /// After a partial batch, how long to let messages gather before receiving again (the
+    /// event source mapping's `MaximumBatchingWindowInSeconds`). Without it a busy queue is
+    /// drained one message per receive, each receive and delete a store commit of its own.
+    pub batching_window: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -129,6 +133,7 @@ impl Default for WorkerSettings {
             batch_size: 10,
             visibility: Duration::from_secs(30),
             wait: Duration::from_secs(2),
+            batching_window: Duration::from_millis(20),
         }
     }
 }
@@ -146,11 +151,21 @@ pub fn spawn_worker(
             queue = queue.name(),
             "worker started"
         );
+        let mut partial = false;
         while !*shutdown.borrow() {
+            if partial && !settings.batching_window.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(settings.batching_window) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
             let received = tokio::select! {
                 received = queue.receive(settings.batch_size, settings.visibility, settings.wait) => received,
                 _ = shutdown.changed() => break,
             };
+            partial = received
+                .as_ref()
+                .is_ok_and(|messages| messages.len() < settings.batch_size);
             match received {
                 Ok(messages) if messages.is_empty() => {}
                 Ok(messages) => {

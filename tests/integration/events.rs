@@ -49,6 +49,7 @@ async fn the_worker_consumes_events_and_dead_letters_poison(backend: TestBackend
         batch_size: 10,
         visibility: Duration::from_secs(1),
         wait: Duration::from_secs(1),
+        ..WorkerSettings::default()
     };
     let worker = spawn_worker(
         Arc::new(EventsConsumer::new(app.clone())),
