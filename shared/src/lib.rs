@@ -18,6 +18,7 @@ pub mod queue;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::App;
 pub use error::{ApiError, FieldError};

@@ -1,0 +1,6 @@
+//! Webhooks: the pure parts — Standard Webhooks signatures, the retry schedule and the SSRF
+//! policy for customer URLs. (The API, fan-out and delivery consumers build on these.)
+
+pub mod schedule;
+pub mod signature;
+pub mod ssrf;
