@@ -18,6 +18,7 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_admin::router(app.clone()))
         .merge(orrery_charts_api::router(app.clone()))
         .merge(orrery_readings_api::router(app.clone()))
+        .merge(orrery_webhooks_api::router(app.clone()))
         .merge(orrery_openapi::router())
 }
 

@@ -62,6 +62,10 @@ pub struct Config {
     pub tiers: TierLimits,
     /// How long a rotated key keeps working.
     pub key_rotation_grace: Duration,
+    /// Which webhook URLs may be registered and called.
+    pub webhook_urls: crate::webhooks::ssrf::UrlPolicy,
+    /// How long a rotated webhook secret keeps signing alongside the new one.
+    pub webhook_secret_grace: Duration,
 }
 
 impl Default for Config {
@@ -75,6 +79,8 @@ impl Default for Config {
             redis_url: None,
             tiers: TierLimits::default_plan(),
             key_rotation_grace: Duration::from_secs(24 * 60 * 60),
+            webhook_urls: crate::webhooks::ssrf::UrlPolicy::default(),
+            webhook_secret_grace: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -129,6 +135,12 @@ impl Config {
             tiers,
             key_rotation_grace: Duration::from_secs(env_or(
                 "ORRERY_KEY_ROTATION_GRACE_SECONDS",
+                86_400u64,
+            )?),
+            webhook_urls: crate::webhooks::ssrf::UrlPolicy::from_env()
+                .map_err(|(variable, reason)| ConfigError { variable, reason })?,
+            webhook_secret_grace: Duration::from_secs(env_or(
+                "ORRERY_WEBHOOK_SECRET_GRACE_SECONDS",
                 86_400u64,
             )?),
         })

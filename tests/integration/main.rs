@@ -34,3 +34,4 @@ mod http;
 mod queue;
 mod secrets;
 mod store;
+mod webhooks;

@@ -28,6 +28,7 @@ pub fn document() -> OpenApi {
     let mut document = orrery_charts_api::openapi();
     for part in [
         orrery_readings_api::openapi(),
+        orrery_webhooks_api::openapi(),
         orrery_api_keys::openapi(),
         orrery_admin::openapi(),
     ] {
@@ -86,6 +87,11 @@ mod tests {
             ("/v1/admin/cache/stats", &["get"]),
             ("/v1/admin/cache/warm", &["post"]),
             ("/v1/admin/cache/invalidate", &["post"]),
+            ("/v1/webhooks", &["get", "post"]),
+            ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
+            ("/v1/webhooks/{id}/rotate-secret", &["post"]),
+            ("/v1/webhooks/{id}/secret", &["get"]),
+            ("/v1/webhooks/event-types", &["get"]),
         ] {
             for method in methods {
                 let operation = &paths[path][method];

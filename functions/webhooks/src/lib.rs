@@ -1,0 +1,181 @@
+//! `/v1/webhooks`: a caller registers and manages its account's webhook endpoints (scope
+//! `webhooks`, quota class `management`). Handlers only translate HTTP; the work is in
+//! `orrery::webhooks::endpoints`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orrery::access::{Caller, QuotaClass, metered};
+use orrery::error::Problem;
+use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
+use orrery::openapi::MeteredProblems;
+use orrery::webhooks::endpoints::{
+    self, CreatedEndpointView, EndpointPatch, EndpointView, EventTypeInfo, NewEndpoint, SecretView,
+};
+use orrery::{ApiError, App, idempotency};
+
+#[utoipa::path(
+    post, path = "/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the registration safe to retry (24 h)")),
+    request_body(content = NewEndpoint, example = json!({"url": "https://example.com/hooks/orrery", "event_types": ["chart.saved", "reading.generated"], "description": "production"})),
+    responses(
+        (status = 201, description = "Registered; the signing secret is in the body", body = CreatedEndpointView),
+        (status = 200, description = "A replay of an earlier registration with the same Idempotency-Key", body = CreatedEndpointView),
+        (status = 409, description = "The account has the most endpoints it may have", body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
+async fn create(
+    State(app): State<App>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<NewEndpoint>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::from_headers(&headers)?;
+    let (created, replayed) =
+        endpoints::create(&app, &caller.account_id, request, key.as_deref()).await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let location = format!("/v1/webhooks/{}", created.endpoint.id);
+    let mut response = (status, Json(created)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    get, path = "/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "The account's endpoints, newest first", body = ListResponse<EndpointView>), MeteredProblems)
+)]
+async fn list(
+    State(app): State<App>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<EndpointView>>, ApiError> {
+    let (limit, cursor) = query.parse()?;
+    let (data, next) = endpoints::list(&app, &caller.account_id, limit, cursor).await?;
+    Ok(Json(ListResponse::new(data, next)))
+}
+
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
+async fn show(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    Ok(Json(endpoints::get(&app, &caller.account_id, &id).await?))
+}
+
+#[utoipa::path(
+    patch, path = "/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    request_body(content = EndpointPatch, example = json!({"enabled": false})),
+    responses(
+        (status = 200, body = EndpointView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently; read it again and retry", body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
+async fn update(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<EndpointPatch>,
+) -> Result<Json<EndpointView>, ApiError> {
+    Ok(Json(
+        endpoints::update(&app, &caller.account_id, &id, patch).await?,
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
+async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    endpoints::delete(&app, &caller.account_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    responses(
+        (status = 200, description = "The new secret; the previous one keeps signing alongside it for 24 h", body = SecretView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
+async fn rotate_secret(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SecretView>, ApiError> {
+    Ok(Json(
+        endpoints::rotate_secret(&app, &caller.account_id, &id).await?,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/secret", operation_id = "get_webhook_secret", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    responses((status = 200, body = SecretView), (status = 404, body = Problem, content_type = "application/problem+json"), MeteredProblems)
+)]
+async fn secret(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SecretView>, ApiError> {
+    Ok(Json(
+        endpoints::secret(&app, &caller.account_id, &id).await?,
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/v1/webhooks/event-types", operation_id = "list_webhook_event_types", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    responses((status = 200, description = "Every event type an endpoint can subscribe to", body = Vec<EventTypeInfo>), MeteredProblems)
+)]
+async fn event_types() -> Json<Vec<EventTypeInfo>> {
+    Json(endpoints::catalogue())
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, list, show, update, remove, rotate_secret, secret, event_types))]
+struct WebhooksApi;
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <WebhooksApi as utoipa::OpenApi>::openapi()
+}
+
+pub fn router(app: App) -> Router {
+    let routes = Router::new()
+        .route("/v1/webhooks", post(create).get(list))
+        .route("/v1/webhooks/event-types", get(event_types))
+        .route("/v1/webhooks/{id}", get(show).patch(update).delete(remove))
+        .route("/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
+        .route("/v1/webhooks/{id}/secret", get(secret))
+        .with_state(app.clone());
+    metered(routes, &app, QuotaClass::Management, "webhooks")
+}

@@ -1,0 +1,441 @@
+//! Webhook endpoints: a customer's URLs, which events each wants, and their signing secrets.
+//! Stored under the account (`ACCT#<id>/WEBHOOK#<id>`), updated with optimistic versions; a
+//! rotated secret keeps signing alongside the new one for the grace period (24 h by default).
+//! Secrets are stored as given to the customer (DynamoDB encrypts at rest) because they must
+//! be shown again (`GET …/secret`) and used to sign.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::signature::WebhookSecret;
+use super::ssrf::check_url;
+use crate::events::EventType;
+use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table};
+use crate::{ApiError, App, FieldError, clock, idempotency, ids};
+
+/// Endpoints an account may have.
+pub const MAX_ENDPOINTS: usize = 20;
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+const ID_PREFIX: &str = "wh";
+
+/// What the store holds for an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub id: String,
+    pub account_id: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// Event types delivered; empty means all.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// Why the platform disabled it (410 Gone, failing for days), if it did.
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl EndpointRecord {
+    /// Whether an event of `kind` goes to this endpoint.
+    pub fn wants(&self, kind: EventType) -> bool {
+        self.enabled
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == kind.as_str()))
+    }
+
+    /// The secrets a delivery is signed with now: the current one, and the previous one while
+    /// its grace period lasts.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<WebhookSecret> {
+        let mut secrets: Vec<WebhookSecret> =
+            WebhookSecret::parse(&self.secret).into_iter().collect();
+        if let (Some(previous), Some(until)) =
+            (&self.previous_secret, self.previous_secret_expires_at)
+            && now < until
+            && let Ok(previous) = WebhookSecret::parse(previous)
+        {
+            secrets.push(previous);
+        }
+        secrets
+    }
+}
+
+/// An endpoint as its owner sees it (the secret only at creation and from `…/secret`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// Event types delivered; empty means every type.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&EndpointRecord> for EndpointView {
+    fn from(record: &EndpointRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            url: record.url.clone(),
+            description: record.description.clone(),
+            event_types: record.event_types.clone(),
+            enabled: record.enabled,
+            disabled_reason: record.disabled_reason.clone(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// A new endpoint with its signing secret, shown in full here.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedEndpointView {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// `whsec_…`: verify deliveries with it (any Standard Webhooks library).
+    pub secret: String,
+}
+
+/// The signing secrets of an endpoint.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SecretView {
+    pub secret: String,
+    /// The secret replaced by the last rotation, still signing until `previous_secret_expires_at`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpoint {
+    /// `https` URL of a public host.
+    pub url: String,
+    /// Event types to deliver (see `GET /v1/webhooks/event-types`); empty or absent: all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// `true` re-enables an endpoint the platform disabled.
+    pub enabled: Option<bool>,
+}
+
+/// One entry of the event-type catalogue.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventTypeInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// Every event type an endpoint can subscribe to.
+pub fn catalogue() -> Vec<EventTypeInfo> {
+    EventType::ALL
+        .iter()
+        .map(|kind| EventTypeInfo {
+            name: kind.as_str(),
+            description: match kind {
+                EventType::ChartCalculated => "A chart was computed (POST /v1/charts).",
+                EventType::ChartSaved => "A chart was saved under the account.",
+                EventType::ReadingGenerated => "A natal reading was generated.",
+                EventType::KeyCreated => "An API key was created.",
+                EventType::KeyRevoked => "An API key was revoked.",
+                EventType::WebhookTest => "A test delivery (POST /v1/webhooks/{id}/test).",
+            },
+        })
+        .collect()
+}
+
+fn validate_url(url: &str, app: &App) -> Result<String, FieldError> {
+    check_url(url.trim(), &app.config.webhook_urls)
+        .map(|url| url.to_string())
+        .map_err(|refusal| FieldError::new("url", refusal.to_string()))
+}
+
+fn validate_event_types(types: &[String]) -> Result<Vec<String>, FieldError> {
+    let mut accepted: Vec<String> = Vec::with_capacity(types.len());
+    for name in types {
+        if !EventType::ALL.iter().any(|kind| kind.as_str() == name) {
+            return Err(FieldError::new(
+                "event_types",
+                format!(
+                    "unknown event type {name:?}; accepted: {}",
+                    EventType::ALL.map(|k| k.as_str()).join(", ")
+                ),
+            ));
+        }
+        if !accepted.contains(name) {
+            accepted.push(name.clone());
+        }
+    }
+    Ok(accepted)
+}
+
+fn validate_description(description: Option<&str>) -> Result<Option<String>, FieldError> {
+    match description.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > DESCRIPTION_MAX_CHARS => Err(FieldError::new(
+            "description",
+            format!("must be at most {DESCRIPTION_MAX_CHARS} characters"),
+        )),
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+fn record_key(account_id: &str, id: &str) -> Key {
+    Key::new(
+        Table::Entities,
+        format!("ACCT#{account_id}"),
+        format!("WEBHOOK#{id}"),
+    )
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("No webhook endpoint with this id.".into())
+}
+
+/// Every endpoint of an account (at most [`MAX_ENDPOINTS`]), for fan-out.
+pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, StoreError> {
+    let (records, _) = app
+        .store
+        .query(
+            Query::partition(Table::Entities, format!("ACCT#{account_id}"))
+                .with_prefix("WEBHOOK#")
+                .with_limit(MAX_ENDPOINTS + 1),
+        )
+        .await?
+        .parse()?;
+    Ok(records)
+}
+
+pub async fn create(
+    app: &App,
+    account_id: &str,
+    request: NewEndpoint,
+    idempotency_key: Option<&str>,
+) -> Result<(CreatedEndpointView, bool), ApiError> {
+    let mut errors = Vec::new();
+    let url = validate_url(&request.url, app)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let event_types = validate_event_types(&request.event_types)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let description = validate_description(request.description.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let (Some(url), Some(event_types), Some(description)) = (url, event_types, description) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let request_hash = format!(
+        "{url}\n{event_types:?}\n{description:?}\n{}",
+        request.enabled
+    );
+    if let Some(key) = idempotency_key
+        && let Some(id) =
+            idempotency::replayed_resource(app.store.as_ref(), account_id, key, &request_hash)
+                .await?
+    {
+        let record = own(app, account_id, &id).await?;
+        return Ok((
+            CreatedEndpointView {
+                endpoint: EndpointView::from(&record),
+                secret: record.secret,
+            },
+            true,
+        ));
+    }
+    if all_of(app, account_id).await?.len() >= MAX_ENDPOINTS {
+        return Err(ApiError::Conflict(format!(
+            "An account can have at most {MAX_ENDPOINTS} webhook endpoints; delete one first."
+        )));
+    }
+    let now = clock::now();
+    let record = EndpointRecord {
+        id: ids::new_id(ID_PREFIX),
+        account_id: account_id.to_owned(),
+        url,
+        description,
+        event_types,
+        enabled: request.enabled,
+        disabled_reason: None,
+        secret: WebhookSecret::generate().expose(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let mut writes = vec![crate::store::WriteOp::Put {
+        item: Item::from_serializable(record_key(account_id, &record.id), &record)?,
+        condition: Some(Condition::NotExists),
+    }];
+    if let Some(key) = idempotency_key {
+        writes.push(idempotency::claim(
+            account_id,
+            key,
+            &request_hash,
+            &record.id,
+        )?);
+    }
+    app.store.transact(writes).await?;
+    Ok((
+        CreatedEndpointView {
+            endpoint: EndpointView::from(&record),
+            secret: record.secret,
+        },
+        false,
+    ))
+}
+
+async fn own(app: &App, account_id: &str, id: &str) -> Result<EndpointRecord, ApiError> {
+    if !ids::is_valid(ID_PREFIX, id) {
+        return Err(not_found());
+    }
+    let item = app
+        .store
+        .get_consistent(&record_key(account_id, id))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(item.parse()?)
+}
+
+pub async fn get(app: &App, account_id: &str, id: &str) -> Result<EndpointView, ApiError> {
+    Ok(EndpointView::from(&own(app, account_id, id).await?))
+}
+
+pub async fn list(
+    app: &App,
+    account_id: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> Result<(Vec<EndpointView>, Option<Cursor>), ApiError> {
+    let (records, next): (Vec<EndpointRecord>, _) = app
+        .store
+        .query(
+            Query::partition(Table::Entities, format!("ACCT#{account_id}"))
+                .with_prefix("WEBHOOK#")
+                .with_limit(limit)
+                .after(cursor)
+                .descending(),
+        )
+        .await?
+        .parse()?;
+    Ok((records.iter().map(EndpointView::from).collect(), next))
+}
+
+/// Writes `record` if nobody changed it since it was read at `version`.
+async fn save(app: &App, mut record: EndpointRecord) -> Result<EndpointRecord, ApiError> {
+    let read_version = record.version;
+    record.version += 1;
+    record.updated_at = clock::now();
+    app.store
+        .put(
+            Item::from_serializable(record_key(&record.account_id, &record.id), &record)?,
+            Some(Condition::equals("version", read_version)),
+        )
+        .await
+        .map_err(|err| match err {
+            StoreError::ConditionFailed => ApiError::Conflict(
+                "The endpoint was changed by another request; read it again and retry.".into(),
+            ),
+            other => other.into(),
+        })?;
+    Ok(record)
+}
+
+pub async fn update(
+    app: &App,
+    account_id: &str,
+    id: &str,
+    patch: EndpointPatch,
+) -> Result<EndpointView, ApiError> {
+    let mut record = own(app, account_id, id).await?;
+    let mut errors = Vec::new();
+    if let Some(url) = &patch.url {
+        match validate_url(url, app) {
+            Ok(url) => record.url = url,
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(types) = &patch.event_types {
+        match validate_event_types(types) {
+            Ok(types) => record.event_types = types,
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(description) = &patch.description {
+        match validate_description(Some(description)) {
+            Ok(description) => record.description = description,
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if let Some(enabled) = patch.enabled {
+        record.enabled = enabled;
+        if enabled {
+            record.disabled_reason = None;
+        }
+    }
+    Ok(EndpointView::from(&save(app, record).await?))
+}
+
+pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiError> {
+    if !ids::is_valid(ID_PREFIX, id) {
+        return Err(not_found());
+    }
+    app.store
+        .delete(&record_key(account_id, id), Some(Condition::Exists))
+        .await
+        .map_err(|err| match err {
+            StoreError::ConditionFailed => not_found(),
+            other => other.into(),
+        })?;
+    Ok(())
+}
+
+/// A new secret; the old one keeps signing (alongside) until the grace period ends.
+pub async fn rotate_secret(app: &App, account_id: &str, id: &str) -> Result<SecretView, ApiError> {
+    let mut record = own(app, account_id, id).await?;
+    let grace = chrono::Duration::from_std(app.config.webhook_secret_grace)
+        .unwrap_or_else(|_| chrono::Duration::hours(24));
+    record.previous_secret = Some(std::mem::replace(
+        &mut record.secret,
+        WebhookSecret::generate().expose(),
+    ));
+    record.previous_secret_expires_at = Some(clock::now() + grace);
+    let record = save(app, record).await?;
+    Ok(secret_view(&record))
+}
+
+fn secret_view(record: &EndpointRecord) -> SecretView {
+    let live = record
+        .previous_secret_expires_at
+        .is_some_and(|until| clock::now() < until);
+    SecretView {
+        secret: record.secret.clone(),
+        previous_secret: record.previous_secret.clone().filter(|_| live),
+        previous_secret_expires_at: record.previous_secret_expires_at.filter(|_| live),
+    }
+}
+
+pub async fn secret(app: &App, account_id: &str, id: &str) -> Result<SecretView, ApiError> {
+    Ok(secret_view(&own(app, account_id, id).await?))
+}
