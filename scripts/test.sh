@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=".venv"
-TOOLS_STAMP="$VENV/.orrery-tools-v2"
+TOOLS_STAMP="$VENV/.orrery-tools-v3"
 if [ ! -f "$TOOLS_STAMP" ]; then
-  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli, openapi-spec-validator)"
+  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli, openapi-spec-validator, standardwebhooks)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
   touch "$TOOLS_STAMP"
@@ -52,6 +52,8 @@ done
 redis-cli -p "$REDIS_PORT" ping >/dev/null || { echo "redis-server did not start"; exit 1; }
 echo "==> redis-server on 127.0.0.1:$REDIS_PORT"
 export ORRERY_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+# The official Standard Webhooks library verifies real deliveries in the webhook tests.
+export ORRERY_TEST_PYTHON="$PWD/$VENV/bin/python"
 export ORRERY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 export SAM_CLI_TELEMETRY=0
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true

@@ -38,6 +38,8 @@ pub struct App {
     pub cache: Arc<TwoLevelCache>,
     /// Loaded on first use (one secret read per container), not at cold start.
     key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
+    /// Built on first use: only the webhook functions deliver.
+    webhook_client: Arc<std::sync::OnceLock<crate::webhooks::client::DeliveryClient>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,7 @@ impl App {
             secrets: Arc::new(CachedSecrets::new(secrets, ttl)),
             embedded,
             key_hasher: Arc::default(),
+            webhook_client: Arc::default(),
         }
     }
 
@@ -92,6 +95,18 @@ impl App {
     }
 
     /// The API key hasher, with the pepper read once per container.
+    /// The client that delivers webhooks under this app's URL policy.
+    pub fn webhook_client(
+        &self,
+    ) -> Result<&crate::webhooks::client::DeliveryClient, crate::ApiError> {
+        if let Some(client) = self.webhook_client.get() {
+            return Ok(client);
+        }
+        let client = crate::webhooks::client::DeliveryClient::new(self.config.webhook_urls.clone())
+            .map_err(crate::ApiError::internal)?;
+        Ok(self.webhook_client.get_or_init(|| client))
+    }
+
     pub async fn key_hasher(&self) -> Result<KeyHasher, crate::ApiError> {
         let hasher = self
             .key_hasher

@@ -29,6 +29,7 @@ mod access;
 mod cache;
 mod charts;
 mod crash;
+mod deliveries;
 mod events;
 mod http;
 mod queue;

@@ -91,6 +91,7 @@ mod tests {
             ("/v1/webhooks/{id}", &["get", "patch", "delete"]),
             ("/v1/webhooks/{id}/rotate-secret", &["post"]),
             ("/v1/webhooks/{id}/secret", &["get"]),
+            ("/v1/webhooks/{id}/test", &["post"]),
             ("/v1/webhooks/event-types", &["get"]),
         ] {
             for method in methods {

@@ -13,6 +13,7 @@ use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
 use orrery::openapi::MeteredProblems;
 use orrery::webhooks::endpoints::{
     self, CreatedEndpointView, EndpointPatch, EndpointView, EventTypeInfo, NewEndpoint, SecretView,
+    TestDelivery,
 };
 use orrery::{ApiError, App, idempotency};
 
@@ -153,6 +154,25 @@ async fn secret(
 }
 
 #[utoipa::path(
+    post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    responses(
+        (status = 200, description = "A signed `webhook.test` event was sent now; the receiver's status, the latency and up to 1 KB of its answer (metered under `webhook_tests`)", body = TestDelivery),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
+async fn test(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TestDelivery>, ApiError> {
+    Ok(Json(
+        endpoints::send_test(&app, &caller.account_id, &id).await?,
+    ))
+}
+
+#[utoipa::path(
     get, path = "/v1/webhooks/event-types", operation_id = "list_webhook_event_types", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
     responses((status = 200, description = "Every event type an endpoint can subscribe to", body = Vec<EventTypeInfo>), MeteredProblems)
 )]
@@ -161,7 +181,17 @@ async fn event_types() -> Json<Vec<EventTypeInfo>> {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, list, show, update, remove, rotate_secret, secret, event_types))]
+#[openapi(paths(
+    create,
+    list,
+    show,
+    update,
+    remove,
+    rotate_secret,
+    secret,
+    test,
+    event_types
+))]
 struct WebhooksApi;
 
 /// The OpenAPI paths of this function.
@@ -177,5 +207,13 @@ pub fn router(app: App) -> Router {
         .route("/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
         .route("/v1/webhooks/{id}/secret", get(secret))
         .with_state(app.clone());
-    metered(routes, &app, QuotaClass::Management, "webhooks")
+    let tests = Router::new()
+        .route("/v1/webhooks/{id}/test", post(test))
+        .with_state(app.clone());
+    metered(routes, &app, QuotaClass::Management, "webhooks").merge(metered(
+        tests,
+        &app,
+        QuotaClass::WebhookTests,
+        "webhooks",
+    ))
 }

@@ -439,3 +439,47 @@ fn secret_view(record: &EndpointRecord) -> SecretView {
 pub async fn secret(app: &App, account_id: &str, id: &str) -> Result<SecretView, ApiError> {
     Ok(secret_view(&own(app, account_id, id).await?))
 }
+
+/// The result of `POST /v1/webhooks/{id}/test`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TestDelivery {
+    /// The `webhook-id` the test was sent with.
+    pub webhook_id: String,
+    pub url: String,
+    pub success: bool,
+    #[serde(flatten)]
+    pub attempt: super::client::Attempt,
+}
+
+/// Delivers a signed `webhook.test` event to the endpoint now (enabled or not) and reports the
+/// receiver's answer.
+pub async fn send_test(app: &App, account_id: &str, id: &str) -> Result<TestDelivery, ApiError> {
+    let record = own(app, account_id, id).await?;
+    let now = clock::now();
+    let webhook_id = ids::new_id("msg");
+    let body = serde_json::json!({
+        "type": crate::events::EventType::WebhookTest.as_str(),
+        "timestamp": clock::rfc3339(now),
+        "data": {
+            "endpoint_id": record.id,
+            "message": "A test delivery from Orrery: if its signature verifies, this endpoint is ready.",
+        },
+    });
+    let body = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    let attempt = app
+        .webhook_client()?
+        .attempt(
+            &record.url,
+            &webhook_id,
+            now.timestamp(),
+            &body,
+            &record.signing_secrets(now),
+        )
+        .await;
+    Ok(TestDelivery {
+        webhook_id,
+        url: record.url,
+        success: attempt.succeeded(),
+        attempt,
+    })
+}

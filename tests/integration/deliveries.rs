@@ -1,0 +1,254 @@
+//! Webhook deliveries to a real local HTTP receiver, verified with the official Standard
+//! Webhooks library (Python `standardwebhooks`, run by the test command's venv) as well as our
+//! own verifier. The receiver is on loopback, reachable only because these apps are configured
+//! like local development: `allow_http` and an allow-list of 127.0.0.0/8.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use orrery::config::Config;
+use orrery::webhooks::signature::WebhookSecret;
+use orrery::webhooks::ssrf::UrlPolicy;
+use orrery_tests::{Backend, TestApp, TestOptions};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::access::{create_account, serve};
+
+/// What the receiver saw, and how it answers.
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    answer: Arc<Mutex<(u16, String)>>,
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    receiver.received.lock().unwrap().push((headers, body));
+    let (status, body) = receiver.answer.lock().unwrap().clone();
+    (StatusCode::from_u16(status).unwrap(), body)
+}
+
+async fn start_receiver() -> (Receiver, String) {
+    let receiver = Receiver::default();
+    *receiver.answer.lock().unwrap() = (200, "ok".into());
+    let router = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    (receiver, url)
+}
+
+async fn local_development_app(kind: Backend) -> TestApp {
+    let config = Config {
+        webhook_urls: UrlPolicy {
+            allow_http: true,
+            allowlist: vec!["127.0.0.0/8".parse().unwrap()],
+        },
+        ..Config::default()
+    };
+    serve(orrery_tests::backend_with(kind, TestOptions { config }).await).await
+}
+
+/// Runs the reference verifier; `Err` carries its explanation.
+fn verify_with_reference_library(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(), String> {
+    let python = std::env::var("ORRERY_TEST_PYTHON").expect(
+        "ORRERY_TEST_PYTHON: run the tests with scripts/test.sh, which installs standardwebhooks",
+    );
+    let headers: serde_json::Map<String, Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|name| {
+                (
+                    (*name).to_owned(),
+                    Value::String(headers[*name].to_str().unwrap().to_owned()),
+                )
+            })
+            .collect();
+    let input = json!({
+        "secret": secret,
+        "headers": headers,
+        "body": String::from_utf8(body.to_vec()).unwrap(),
+    });
+    let mut child = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/webhooks/verify.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+fn verify_with_ours(secret: &str, headers: &HeaderMap, body: &Bytes) -> bool {
+    let secret = WebhookSecret::parse(secret).unwrap();
+    secret.verifies(
+        headers["webhook-id"].to_str().unwrap(),
+        headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+        body,
+        headers["webhook-signature"].to_str().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_deliveries_are_signed_for_the_reference_verifier_embedded() {
+    test_deliveries_are_signed_for_the_reference_verifier(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_deliveries_are_signed_for_the_reference_verifier_moto() {
+    test_deliveries_are_signed_for_the_reference_verifier(Backend::Moto).await;
+}
+
+async fn test_deliveries_are_signed_for_the_reference_verifier(kind: Backend) {
+    let server = local_development_app(kind).await;
+    let (receiver, url) = start_receiver().await;
+    let (_, key) = create_account(&server, "basic").await;
+    let created: Value = server
+        .send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &key,
+            Some(json!({"url": url})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let first_secret = created["secret"].as_str().unwrap().to_owned();
+
+    let response = server
+        .send_as(Method::POST, &format!("/v1/webhooks/{id}/test"), &key, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"webhook-tests-daily\";q=100;w=86400"
+    );
+    let result: Value = response.json().await.unwrap();
+    assert_eq!(result["success"], true, "{result}");
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["response_snippet"], "ok");
+    assert!(result["latency_ms"].as_u64().is_some());
+
+    let (headers, body) = receiver.received.lock().unwrap()[0].clone();
+    assert_eq!(
+        headers["webhook-id"],
+        result["webhook_id"].as_str().unwrap()
+    );
+    assert_eq!(headers["content-type"], "application/json");
+    let payload: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(payload["type"], "webhook.test");
+    assert_eq!(payload["data"]["endpoint_id"], id);
+    assert!(payload["timestamp"].as_str().is_some());
+    assert!(verify_with_ours(&first_secret, &headers, &body));
+    verify_with_reference_library(&first_secret, &headers, &body).unwrap();
+    // A wrong secret fails in the reference library too: the check can fail.
+    let stranger = WebhookSecret::generate().expose();
+    assert!(verify_with_reference_library(&stranger, &headers, &body).is_err());
+
+    // After a rotation both secrets sign, and each verifies on its own.
+    let rotated: Value = server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/rotate-secret"),
+            &key,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second_secret = rotated["secret"].as_str().unwrap().to_owned();
+    server
+        .send_as(Method::POST, &format!("/v1/webhooks/{id}/test"), &key, None)
+        .await;
+    let (headers, body) = receiver.received.lock().unwrap()[1].clone();
+    assert_eq!(
+        headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    for secret in [&first_secret, &second_secret] {
+        assert!(verify_with_ours(secret, &headers, &body));
+        verify_with_reference_library(secret, &headers, &body).unwrap();
+    }
+
+    // A failing receiver: its status and the first kilobyte of its answer are reported.
+    *receiver.answer.lock().unwrap() = (500, "x".repeat(5000));
+    let result: Value = server
+        .send_as(Method::POST, &format!("/v1/webhooks/{id}/test"), &key, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["success"], false);
+    assert_eq!(result["status"], 500);
+    assert_eq!(result["response_snippet"].as_str().unwrap().len(), 1024);
+
+    // Nobody listening: a connection error, not a 5xx of ours.
+    let (_, dead_url) = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        drop(listener);
+        ((), url)
+    };
+    let dead: Value = server
+        .send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &key,
+            Some(json!({"url": dead_url})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let result: Value = server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{}/test", dead["id"].as_str().unwrap()),
+            &key,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["success"], false);
+    assert_eq!(result["status"], Value::Null);
+    assert_eq!(result["error"], "connect");
+}
