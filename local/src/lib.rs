@@ -29,10 +29,22 @@ pub fn router(app: App) -> Router {
 
 /// Starts one worker per queue consumer; they stop when `shutdown` turns true.
 pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![spawn_worker(
-        Arc::new(orrery_events::EventsConsumer::new(app.clone())),
-        app.queues.events.main.clone(),
-        WorkerSettings::default(),
-        shutdown,
-    )]
+    vec![
+        spawn_worker(
+            Arc::new(orrery_events::EventsConsumer::new(app.clone())),
+            app.queues.events.main.clone(),
+            WorkerSettings::default(),
+            shutdown.clone(),
+        ),
+        spawn_worker(
+            Arc::new(orrery_webhook_delivery::DeliveryConsumer::new(app.clone())),
+            app.queues.deliveries.main.clone(),
+            WorkerSettings {
+                // An attempt may take 15 s; keep the message hidden meanwhile.
+                visibility: std::time::Duration::from_secs(60),
+                ..WorkerSettings::default()
+            },
+            shutdown,
+        ),
+    ]
 }

@@ -17,11 +17,16 @@ use crate::store::dynamo::DynamoStore;
 
 /// How many receives before a message goes to its dead-letter queue (matches `template.yaml`).
 pub const EVENTS_MAX_RECEIVES: u32 = 5;
+/// The delivery consumer moves a message to the dead-letter queue itself after its last
+/// attempt; this bound only catches messages that cannot be handled at all.
+pub const DELIVERIES_MAX_RECEIVES: u32 = crate::webhooks::schedule::MAX_ATTEMPTS + 2;
 
 #[derive(Clone)]
 pub struct Queues {
     /// Domain events, consumed by the `events` function.
     pub events: QueuePair,
+    /// One message per webhook delivery, consumed by the `webhook-delivery` function.
+    pub deliveries: QueuePair,
 }
 
 #[derive(Clone)]
@@ -142,6 +147,10 @@ impl App {
                 main: queue(&resources.events_queue_url),
                 dead_letters: queue(&resources.events_dlq_url),
             },
+            deliveries: QueuePair {
+                main: queue(&resources.deliveries_queue_url),
+                dead_letters: queue(&resources.deliveries_dlq_url),
+            },
         };
         Self::from_parts(
             config,
@@ -176,6 +185,7 @@ impl App {
     pub fn embedded_with(config: Config, db: EmbeddedDb, secrets: Arc<dyn Secrets>) -> Self {
         let queues = Queues {
             events: embedded_pair(&db, "events", EVENTS_MAX_RECEIVES),
+            deliveries: embedded_pair(&db, "deliveries", DELIVERIES_MAX_RECEIVES),
         };
         Self::from_parts(
             config,

@@ -66,6 +66,8 @@ pub struct Config {
     pub webhook_urls: crate::webhooks::ssrf::UrlPolicy,
     /// How long a rotated webhook secret keeps signing alongside the new one.
     pub webhook_secret_grace: Duration,
+    /// Multiplies the retry schedule's delays (1 in production; tests shrink it).
+    pub webhook_retry_scale: f64,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             key_rotation_grace: Duration::from_secs(24 * 60 * 60),
             webhook_urls: crate::webhooks::ssrf::UrlPolicy::default(),
             webhook_secret_grace: Duration::from_secs(24 * 60 * 60),
+            webhook_retry_scale: 1.0,
         }
     }
 }
@@ -143,6 +146,16 @@ impl Config {
                 "ORRERY_WEBHOOK_SECRET_GRACE_SECONDS",
                 86_400u64,
             )?),
+            webhook_retry_scale: {
+                let scale = env_or("ORRERY_WEBHOOK_RETRY_SCALE", 1.0f64)?;
+                if !(scale > 0.0 && scale <= 1.0) {
+                    return Err(ConfigError {
+                        variable: "ORRERY_WEBHOOK_RETRY_SCALE",
+                        reason: "must be in (0, 1]".into(),
+                    });
+                }
+                scale
+            },
         })
     }
 }
@@ -153,6 +166,8 @@ pub struct AwsResources {
     pub tables: TableNames,
     pub events_queue_url: String,
     pub events_dlq_url: String,
+    pub deliveries_queue_url: String,
+    pub deliveries_dlq_url: String,
 }
 
 impl AwsResources {
@@ -165,6 +180,8 @@ impl AwsResources {
             },
             events_queue_url: env_required("ORRERY_EVENTS_QUEUE_URL")?,
             events_dlq_url: env_required("ORRERY_EVENTS_DLQ_URL")?,
+            deliveries_queue_url: env_required("ORRERY_DELIVERIES_QUEUE_URL")?,
+            deliveries_dlq_url: env_required("ORRERY_DELIVERIES_DLQ_URL")?,
         })
     }
 }

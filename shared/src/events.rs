@@ -25,16 +25,19 @@ pub enum EventType {
     KeyRevoked,
     #[serde(rename = "webhook.test")]
     WebhookTest,
+    #[serde(rename = "endpoint.disabled")]
+    EndpointDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::ChartCalculated,
         EventType::ChartSaved,
         EventType::ReadingGenerated,
         EventType::KeyCreated,
         EventType::KeyRevoked,
         EventType::WebhookTest,
+        EventType::EndpointDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +48,7 @@ impl EventType {
             EventType::KeyCreated => "key.created",
             EventType::KeyRevoked => "key.revoked",
             EventType::WebhookTest => "webhook.test",
+            EventType::EndpointDisabled => "endpoint.disabled",
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use orrery::config::Config;
 use orrery::webhooks::signature::WebhookSecret;
 use orrery::webhooks::ssrf::UrlPolicy;
-use orrery_tests::{Backend, TestApp, TestOptions};
+use orrery_tests::{Backend, TestApp, TestBackend, TestOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -47,11 +47,17 @@ async fn start_receiver() -> (Receiver, String) {
 }
 
 async fn local_development_app(kind: Backend) -> TestApp {
+    local_development_app_with_retries(kind, 1.0).await
+}
+
+/// `retry_scale` shrinks the retry schedule so a test can watch every attempt.
+async fn local_development_app_with_retries(kind: Backend, retry_scale: f64) -> TestApp {
     let config = Config {
         webhook_urls: UrlPolicy {
             allow_http: true,
             allowlist: vec!["127.0.0.0/8".parse().unwrap()],
         },
+        webhook_retry_scale: retry_scale,
         ..Config::default()
     };
     serve(orrery_tests::backend_with(kind, TestOptions { config }).await).await
@@ -117,6 +123,206 @@ fn verify_with_ours(secret: &str, headers: &HeaderMap, body: &Bytes) -> bool {
         body,
         headers["webhook-signature"].to_str().unwrap(),
     )
+}
+
+on_both_backends!(
+    events_reach_subscribed_endpoints_signed,
+    failed_deliveries_are_retried_with_the_same_webhook_id,
+    gone_disables_the_endpoint,
+    the_last_failed_attempt_dead_letters_the_message,
+);
+
+async fn register(server: &TestApp, key: &str, body: Value) -> Value {
+    let response = server
+        .send_as(Method::POST, "/v1/webhooks", key, Some(body))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+fn london() -> Value {
+    json!({"datetime": "1990-05-17T14:30", "timezone": "Europe/London", "latitude": 51.5, "longitude": -0.1, "name": "Ada"})
+}
+
+/// Waits until the receiver has seen `count` requests.
+async fn received(
+    receiver: &Receiver,
+    count: usize,
+    within: std::time::Duration,
+) -> Vec<(HeaderMap, Bytes)> {
+    orrery_tests::eventually(within, || async {
+        let seen = receiver.received.lock().unwrap().clone();
+        (seen.len() >= count).then_some(seen)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the receiver saw {} of {count} requests",
+            receiver.received.lock().unwrap().len()
+        )
+    })
+}
+
+async fn events_reach_subscribed_endpoints_signed(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    let server = local_development_app(kind).await;
+    let (saved_receiver, saved_url) = start_receiver().await;
+    let (readings_receiver, readings_url) = start_receiver().await;
+    let (_, key) = create_account(&server, "basic").await;
+    let endpoint = register(
+        &server,
+        &key,
+        json!({"url": saved_url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    register(
+        &server,
+        &key,
+        json!({"url": readings_url, "event_types": ["reading.generated"]}),
+    )
+    .await;
+    // Another account's events never reach this account's endpoints.
+    let (_, stranger) = create_account(&server, "basic").await;
+    let other = server
+        .send_as(Method::POST, "/v1/charts/saved", &stranger, Some(london()))
+        .await;
+    assert_eq!(other.status(), StatusCode::CREATED);
+
+    let saved: Value = server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen = received(&saved_receiver, 1, std::time::Duration::from_secs(20)).await;
+    let (headers, body) = &seen[0];
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["type"], "chart.saved");
+    assert_eq!(payload["data"]["chart_id"], saved["id"]);
+    let secret = endpoint["secret"].as_str().unwrap();
+    verify_with_reference_library(secret, headers, body).unwrap();
+    assert!(verify_with_ours(secret, headers, body));
+    // Subscribed to something else: nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(readings_receiver.received.lock().unwrap().is_empty());
+    assert_eq!(saved_receiver.received.lock().unwrap().len(), 1);
+}
+
+async fn failed_deliveries_are_retried_with_the_same_webhook_id(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    // 5 s × 0.01: the first retry comes 50 ms (±20 %) after the failure.
+    let server = local_development_app_with_retries(kind, 0.01).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.answer.lock().unwrap() = (503, "busy".into());
+    let (_, key) = create_account(&server, "basic").await;
+    register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
+    *receiver.answer.lock().unwrap() = (200, "ok".into());
+    let seen = received(&receiver, 2, std::time::Duration::from_secs(20)).await;
+    assert_eq!(seen[0].0["webhook-id"], seen[1].0["webhook-id"]);
+    assert_eq!(seen[0].1, seen[1].1, "the same body");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received.lock().unwrap().len(),
+        2,
+        "delivered once it succeeded"
+    );
+}
+
+async fn gone_disables_the_endpoint(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    let server = local_development_app(kind).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.answer.lock().unwrap() = (410, "gone".into());
+    let (_, key) = create_account(&server, "basic").await;
+    let endpoint = register(&server, &key, json!({"url": url})).await;
+    let id = endpoint["id"].as_str().unwrap();
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
+    let disabled = orrery_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let shown: Value = server
+            .get_as(&format!("/v1/webhooks/{id}"), &key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (shown["enabled"] == false).then_some(shown)
+    })
+    .await
+    .expect("the endpoint was disabled");
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
+    // Disabled: later events are not delivered (only the first request ever arrived).
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received.lock().unwrap().len(), 1);
+}
+
+async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    // The whole 33 h schedule shrunk to about 10 s.
+    let server = local_development_app_with_retries(kind, 0.0001).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.answer.lock().unwrap() = (500, "broken".into());
+    let (_, key) = create_account(&server, "basic").await;
+    register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    let attempts = orrery::webhooks::schedule::MAX_ATTEMPTS as usize;
+    let seen = received(&receiver, attempts, std::time::Duration::from_secs(90)).await;
+    let id = &seen[0].0["webhook-id"];
+    assert!(seen.iter().all(|(headers, _)| headers["webhook-id"] == *id));
+    let dead = orrery_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let messages = server
+            .app()
+            .queues
+            .deliveries
+            .dead_letters
+            .receive(
+                10,
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+        (!messages.is_empty()).then_some(messages)
+    })
+    .await
+    .expect("the message is in the dead-letter queue");
+    let message: Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(message["webhook_id"], id.to_str().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received.lock().unwrap().len(),
+        attempts,
+        "no attempt after the last"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -182,10 +182,18 @@ pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResource
         orrery::app::EVENTS_MAX_RECEIVES,
     )
     .await;
+    let (deliveries_queue_url, deliveries_dlq_url) = create_queue_pair(
+        &sqs,
+        &format!("deliveries-{suffix}"),
+        orrery::app::DELIVERIES_MAX_RECEIVES,
+    )
+    .await;
     AwsResources {
         tables,
         events_queue_url,
         events_dlq_url,
+        deliveries_queue_url,
+        deliveries_dlq_url,
     }
 }
 

@@ -1,6 +1,6 @@
-//! The events consumer: reads each domain event once from the events queue. Fan-out to webhook
-//! endpoints and realtime connections attaches here; until then it validates, logs and
-//! acknowledges, so the publish → queue → consumer path is exercised end to end.
+//! The events consumer: reads each domain event once from the events queue and fans it out —
+//! one delivery message per subscribed, enabled webhook endpoint of the event's account
+//! (subscriptions cached). Realtime connections will attach here too.
 
 use async_trait::async_trait;
 use orrery::App;
@@ -8,7 +8,6 @@ use orrery::consumer::{Consumer, IncomingMessage, Outcome};
 use orrery::events::Event;
 
 pub struct EventsConsumer {
-    #[allow(dead_code)]
     app: App,
 }
 
@@ -26,10 +25,18 @@ impl Consumer for EventsConsumer {
 
     async fn handle(&self, message: &IncomingMessage) -> Outcome {
         match serde_json::from_str::<Event>(&message.body) {
-            Ok(event) => {
-                tracing::info!(event_id = %event.id, event_type = event.kind.as_str(), account_id = %event.account_id, "event received");
-                Outcome::Done
-            }
+            Ok(event) => match orrery::webhooks::delivery::fan_out(&self.app, &event).await {
+                Ok(deliveries) => {
+                    tracing::debug!(event_id = %event.id, event_type = event.kind.as_str(), account_id = %event.account_id, deliveries, "event fanned out");
+                    Outcome::Done
+                }
+                Err(err) => {
+                    // Nothing is lost: the event is received again, and a repeated fan-out
+                    // repeats the same webhook-ids, which receivers deduplicate.
+                    tracing::warn!(event_id = %event.id, error = %err, "fan-out failed; retrying");
+                    Outcome::RetryAfter(std::time::Duration::from_secs(5))
+                }
+            },
             Err(err) => {
                 // Not ours or corrupt: retrying cannot fix it, but dropping it silently would hide
                 // a bug, so it goes to the dead-letter queue through the normal retry path.

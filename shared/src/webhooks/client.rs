@@ -48,7 +48,7 @@ impl Resolve for CheckedResolver {
 }
 
 /// Why an attempt failed without an HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The URL or a resolved address is not allowed.

@@ -36,6 +36,9 @@ pub struct EndpointRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// Since when every attempt has failed (cleared by a success).
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 impl EndpointRecord {
@@ -156,6 +159,9 @@ pub fn catalogue() -> Vec<EventTypeInfo> {
                 EventType::KeyCreated => "An API key was created.",
                 EventType::KeyRevoked => "An API key was revoked.",
                 EventType::WebhookTest => "A test delivery (POST /v1/webhooks/{id}/test).",
+                EventType::EndpointDisabled => {
+                    "A webhook endpoint was disabled: it answered 410 Gone, or failed for 5 days."
+                }
             },
         })
         .collect()
@@ -280,6 +286,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         version: 1,
+        failing_since: None,
     };
     let mut writes = vec![crate::store::WriteOp::Put {
         item: Item::from_serializable(record_key(account_id, &record.id), &record)?,
@@ -294,6 +301,7 @@ pub async fn create(
         )?);
     }
     app.store.transact(writes).await?;
+    super::delivery::forget_subscriptions(app, account_id).await;
     Ok((
         CreatedEndpointView {
             endpoint: EndpointView::from(&record),
@@ -392,9 +400,12 @@ pub async fn update(
         record.enabled = enabled;
         if enabled {
             record.disabled_reason = None;
+            record.failing_since = None;
         }
     }
-    Ok(EndpointView::from(&save(app, record).await?))
+    let saved = save(app, record).await?;
+    super::delivery::forget_subscriptions(app, account_id).await;
+    Ok(EndpointView::from(&saved))
 }
 
 pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiError> {
@@ -408,7 +419,70 @@ pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiErro
             StoreError::ConditionFailed => not_found(),
             other => other.into(),
         })?;
+    super::delivery::forget_subscriptions(app, account_id).await;
     Ok(())
+}
+
+/// The endpoint's current record, if it exists (for the delivery consumer).
+pub async fn record(
+    app: &App,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<EndpointRecord>, StoreError> {
+    match app
+        .store
+        .get_consistent(&record_key(account_id, id))
+        .await?
+    {
+        Some(item) => Ok(Some(item.parse()?)),
+        None => Ok(None),
+    }
+}
+
+/// Applies `change` to the endpoint's latest version (re-reading once on a concurrent write).
+async fn change(
+    app: &App,
+    endpoint: &EndpointRecord,
+    change: impl Fn(&mut EndpointRecord),
+) -> Result<(), ApiError> {
+    let mut current = endpoint.clone();
+    for _ in 0..2 {
+        change(&mut current);
+        match save(app, current.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(ApiError::Conflict(_)) => {
+                current = own(app, &endpoint.account_id, &endpoint.id).await?;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(ApiError::Conflict("the endpoint keeps changing".into()))
+}
+
+/// The platform disables an endpoint (410 Gone, or failing for days).
+pub async fn disable(app: &App, endpoint: &EndpointRecord, reason: &str) -> Result<(), ApiError> {
+    change(app, endpoint, |record| {
+        record.enabled = false;
+        record.disabled_reason = Some(reason.to_owned());
+    })
+    .await
+}
+
+/// Remembers when the endpoint started failing.
+pub async fn mark_failing(
+    app: &App,
+    endpoint: &EndpointRecord,
+    since: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    change(app, endpoint, |record| {
+        record.failing_since.get_or_insert(since);
+    })
+    .await
+}
+
+/// A success clears the failure mark.
+pub async fn mark_healthy(app: &App, endpoint: &EndpointRecord) -> Result<(), ApiError> {
+    change(app, endpoint, |record| record.failing_since = None).await
 }
 
 /// A new secret; the old one keeps signing (alongside) until the grace period ends.
