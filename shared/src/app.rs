@@ -107,8 +107,11 @@ impl App {
         if let Some(client) = self.webhook_client.get() {
             return Ok(client);
         }
-        let client = crate::webhooks::client::DeliveryClient::new(self.config.webhook_urls.clone())
-            .map_err(crate::ApiError::internal)?;
+        let client = crate::webhooks::client::DeliveryClient::new(
+            self.config.webhook_urls.clone(),
+            self.config.webhook_timeout,
+        )
+        .map_err(crate::ApiError::internal)?;
         Ok(self.webhook_client.get_or_init(|| client))
     }
 

@@ -68,6 +68,8 @@ pub struct Config {
     pub webhook_secret_grace: Duration,
     /// Multiplies the retry schedule's delays (1 in production; tests shrink it).
     pub webhook_retry_scale: f64,
+    /// How long one delivery attempt may take.
+    pub webhook_timeout: Duration,
 }
 
 impl Default for Config {
@@ -84,6 +86,7 @@ impl Default for Config {
             webhook_urls: crate::webhooks::ssrf::UrlPolicy::default(),
             webhook_secret_grace: Duration::from_secs(24 * 60 * 60),
             webhook_retry_scale: 1.0,
+            webhook_timeout: crate::webhooks::client::TIMEOUT,
         }
     }
 }
@@ -156,6 +159,11 @@ impl Config {
                 }
                 scale
             },
+            webhook_timeout: Duration::from_millis(env_or(
+                "ORRERY_WEBHOOK_TIMEOUT_MS",
+                crate::webhooks::client::TIMEOUT.as_millis() as u64,
+            )?)
+            .clamp(Duration::from_millis(100), crate::webhooks::client::TIMEOUT),
         })
     }
 }

@@ -21,17 +21,36 @@ use crate::access::{create_account, serve};
 #[derive(Clone, Default)]
 struct Receiver {
     received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     answer: Arc<Mutex<(u16, String)>>,
+    /// Sent as `Retry-After` when set.
+    retry_after: Arc<Mutex<Option<String>>>,
+    /// How long to wait before answering.
+    delay: Arc<Mutex<std::time::Duration>>,
 }
 
 async fn receive(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     receiver.received.lock().unwrap().push((headers, body));
+    receiver
+        .arrivals
+        .lock()
+        .unwrap()
+        .push(std::time::Instant::now());
+    let delay = *receiver.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let (status, body) = receiver.answer.lock().unwrap().clone();
-    (StatusCode::from_u16(status).unwrap(), body)
+    let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+    if let Some(value) = receiver.retry_after.lock().unwrap().clone() {
+        response
+            .headers_mut()
+            .insert("retry-after", value.parse().unwrap());
+    }
+    response
 }
 
 async fn start_receiver() -> (Receiver, String) {
@@ -52,15 +71,28 @@ async fn local_development_app(kind: Backend) -> TestApp {
 
 /// `retry_scale` shrinks the retry schedule so a test can watch every attempt.
 async fn local_development_app_with_retries(kind: Backend, retry_scale: f64) -> TestApp {
-    let config = Config {
+    serve(
+        orrery_tests::backend_with(
+            kind,
+            TestOptions {
+                config: local_config(retry_scale),
+            },
+        )
+        .await,
+    )
+    .await
+}
+
+fn local_config(retry_scale: f64) -> Config {
+    Config {
         webhook_urls: UrlPolicy {
             allow_http: true,
             allowlist: vec!["127.0.0.0/8".parse().unwrap()],
         },
         webhook_retry_scale: retry_scale,
+        webhook_timeout: std::time::Duration::from_millis(500),
         ..Config::default()
-    };
-    serve(orrery_tests::backend_with(kind, TestOptions { config }).await).await
+    }
 }
 
 /// Runs the reference verifier; `Err` carries its explanation.
@@ -130,6 +162,9 @@ on_both_backends!(
     failed_deliveries_are_retried_with_the_same_webhook_id,
     gone_disables_the_endpoint,
     the_last_failed_attempt_dead_letters_the_message,
+    retry_after_is_honoured,
+    slow_receivers_time_out,
+    endpoints_failing_for_five_days_are_disabled,
 );
 
 async fn register(server: &TestApp, key: &str, body: Value) -> Value {
@@ -322,6 +357,270 @@ async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) 
         receiver.received.lock().unwrap().len(),
         attempts,
         "no attempt after the last"
+    );
+
+    // The log has every attempt, newest first, the last one dead-lettered.
+    let endpoint_id = message["endpoint_id"].as_str().unwrap();
+    let log: Value = server
+        .get_as(
+            &format!("/v1/webhooks/{endpoint_id}/deliveries?limit=100"),
+            &key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = log["data"].as_array().unwrap();
+    assert_eq!(entries.len(), attempts);
+    assert_eq!(entries[0]["outcome"], "dead_lettered");
+    assert_eq!(entries[0]["attempt"], attempts);
+    assert_eq!(entries[0]["status"], 500);
+    assert_eq!(entries[0]["response_snippet"], "broken");
+    assert!(entries[1..].iter().all(|e| e["outcome"] == "retrying"));
+
+    // Replay: the endpoint works again; the dead delivery is sent once more, same webhook-id.
+    *receiver.answer.lock().unwrap() = (200, "ok".into());
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let replayed = server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{endpoint_id}/replay"),
+            &key,
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(replayed.status(), StatusCode::ACCEPTED);
+    let replayed: Value = replayed.json().await.unwrap();
+    assert_eq!(replayed["replayed"], 1);
+    let seen = received(&receiver, attempts + 1, std::time::Duration::from_secs(20)).await;
+    assert_eq!(seen[attempts].0["webhook-id"], *id);
+    // Replayed once: a second replay finds nothing.
+    let again: Value = server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{endpoint_id}/replay"),
+            &key,
+            Some(json!({"since": since})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["replayed"], 0);
+}
+
+async fn retry_after_is_honoured(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    // The schedule would retry after 50 ms; the receiver asks for 2 s.
+    let server = local_development_app_with_retries(kind, 0.01).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.answer.lock().unwrap() = (429, "slow down".into());
+    *receiver.retry_after.lock().unwrap() = Some("2".into());
+    let (_, key) = create_account(&server, "basic").await;
+    register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
+    *receiver.answer.lock().unwrap() = (200, "ok".into());
+    *receiver.retry_after.lock().unwrap() = None;
+    received(&receiver, 2, std::time::Duration::from_secs(20)).await;
+    let arrivals = receiver.arrivals.lock().unwrap().clone();
+    let waited = arrivals[1] - arrivals[0];
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "{waited:?}"
+    );
+}
+
+async fn slow_receivers_time_out(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    // These apps give an attempt 500 ms instead of 15 s.
+    let server = local_development_app(kind).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.delay.lock().unwrap() = std::time::Duration::from_secs(3);
+    let (_, key) = create_account(&server, "basic").await;
+    let endpoint = register(&server, &key, json!({"url": url})).await;
+    let started = std::time::Instant::now();
+    let result: Value = server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{}/test", endpoint["id"].as_str().unwrap()),
+            &key,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(result["success"], false);
+    assert_eq!(result["error"], "timeout");
+    assert_eq!(result["status"], Value::Null);
+}
+
+async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
+    let kind = backend.kind;
+    drop(backend);
+    let server = local_development_app_with_retries(kind, 0.01).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.answer.lock().unwrap() = (500, "still broken".into());
+    let (account, key) = create_account(&server, "basic").await;
+    let endpoint = register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    let id = endpoint["id"].as_str().unwrap();
+    // Failing for six days already (as the store would show after days of failures).
+    let app = server.app();
+    let mut record = orrery::webhooks::endpoints::record(app, &account, id)
+        .await
+        .unwrap()
+        .unwrap();
+    record.failing_since = Some(chrono::Utc::now() - chrono::Duration::days(6));
+    let key_of = orrery::store::Key::new(
+        orrery::store::Table::Entities,
+        format!("ACCT#{account}"),
+        format!("WEBHOOK#{id}"),
+    );
+    app.store
+        .put(
+            orrery::store::Item::from_serializable(key_of, &record).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    orrery::webhooks::delivery::forget_subscriptions(app, &account).await;
+
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
+    let shown = orrery_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let shown: Value = server
+            .get_as(&format!("/v1/webhooks/{id}"), &key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (shown["enabled"] == false).then_some(shown)
+    })
+    .await
+    .expect("disabled after five days of failures");
+    assert!(
+        shown["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no successful delivery since")
+    );
+    // Not retried: the message went to the dead-letter queue at once.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(receiver.received.lock().unwrap().len(), 1);
+}
+
+/// A worker that dies between receiving a delivery and deleting it loses nothing: the message
+/// becomes visible again and the next worker delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_survives_a_worker_dying_mid_attempt() {
+    let backend = orrery_tests::backend_with(
+        Backend::Embedded,
+        TestOptions {
+            config: local_config(1.0),
+        },
+    )
+    .await;
+    let app = backend.app.clone();
+    let server = {
+        orrery::access::ensure_local_secrets(&app, Some(crate::access::ADMIN_KEY))
+            .await
+            .unwrap();
+        orrery_tests::spawn_app_without_workers(backend).await
+    };
+    let (receiver, url) = start_receiver().await;
+    let (_, key) = create_account(&server, "basic").await;
+    register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    server
+        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
+        .await;
+    // Fan out by hand: the event becomes one delivery message.
+    let events = app
+        .queues
+        .events
+        .main
+        .receive(
+            10,
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    let saved = events
+        .iter()
+        .map(|m| serde_json::from_str::<orrery::events::Event>(&m.body).unwrap())
+        .find(|e| e.kind == orrery::events::EventType::ChartSaved)
+        .unwrap();
+    assert_eq!(
+        orrery::webhooks::delivery::fan_out(&app, &saved)
+            .await
+            .unwrap(),
+        1
+    );
+    // A worker receives it (hidden for 1 s) and dies before attempting or deleting.
+    let taken = app
+        .queues
+        .deliveries
+        .main
+        .receive(
+            10,
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    drop(taken);
+    // A new worker starts: the message comes back and is delivered, then deleted.
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = orrery::consumer::spawn_worker(
+        Arc::new(orrery_webhook_delivery::DeliveryConsumer::new(app.clone())),
+        app.queues.deliveries.main.clone(),
+        orrery::consumer::WorkerSettings::default(),
+        shutdown,
+    );
+    let seen = received(&receiver, 1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&seen[0].1).unwrap()["type"],
+        "chart.saved"
+    );
+    stop.send_replace(true);
+    worker.await.unwrap();
+    assert!(
+        app.queues
+            .deliveries
+            .main
+            .receive(
+                10,
+                std::time::Duration::from_secs(1),
+                std::time::Duration::ZERO
+            )
+            .await
+            .unwrap()
+            .is_empty(),
+        "deleted after the success"
     );
 }
 

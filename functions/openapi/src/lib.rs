@@ -92,6 +92,8 @@ mod tests {
             ("/v1/webhooks/{id}/rotate-secret", &["post"]),
             ("/v1/webhooks/{id}/secret", &["get"]),
             ("/v1/webhooks/{id}/test", &["post"]),
+            ("/v1/webhooks/{id}/deliveries", &["get"]),
+            ("/v1/webhooks/{id}/replay", &["post"]),
             ("/v1/webhooks/event-types", &["get"]),
         ] {
             for method in methods {

@@ -11,11 +11,13 @@ use orrery::access::{Caller, QuotaClass, metered};
 use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
 use orrery::openapi::MeteredProblems;
+use orrery::webhooks::delivery::{self, LoggedAttempt, Replayed};
 use orrery::webhooks::endpoints::{
     self, CreatedEndpointView, EndpointPatch, EndpointView, EventTypeInfo, NewEndpoint, SecretView,
     TestDelivery,
 };
 use orrery::{ApiError, App, idempotency};
+use serde::Deserialize;
 
 #[utoipa::path(
     post, path = "/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
@@ -173,6 +175,57 @@ async fn test(
 }
 
 #[utoipa::path(
+    get, path = "/v1/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)"), ListQuery),
+    responses(
+        (status = 200, description = "Every attempt (kept 30 days), newest first: time, status, latency, up to 1 KB of the answer, error class, outcome", body = ListResponse<LoggedAttempt>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
+async fn deliveries(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<LoggedAttempt>>, ApiError> {
+    let (limit, cursor) = query.parse()?;
+    let (data, next) = delivery::attempts(&app, &caller.account_id, &id, limit, cursor).await?;
+    Ok(Json(ListResponse::new(data, next)))
+}
+
+/// `POST /v1/webhooks/{id}/replay`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Replay deliveries dead-lettered at or after this instant (RFC 3339; at most 14 days back).
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/replay", operation_id = "replay_webhook_deliveries", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
+    request_body(content = ReplayRequest, example = json!({"since": "2026-11-28T00:00:00Z"})),
+    responses(
+        (status = 202, description = "The failed deliveries are queued again with their original webhook-id", body = Replayed),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
+)]
+async fn replay(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ReplayRequest>,
+) -> Result<(StatusCode, Json<Replayed>), ApiError> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(delivery::replay(&app, &caller.account_id, &id, request.since).await?),
+    ))
+}
+
+#[utoipa::path(
     get, path = "/v1/webhooks/event-types", operation_id = "list_webhook_event_types", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
     responses((status = 200, description = "Every event type an endpoint can subscribe to", body = Vec<EventTypeInfo>), MeteredProblems)
 )]
@@ -190,6 +243,8 @@ async fn event_types() -> Json<Vec<EventTypeInfo>> {
     rotate_secret,
     secret,
     test,
+    deliveries,
+    replay,
     event_types
 ))]
 struct WebhooksApi;
@@ -206,6 +261,8 @@ pub fn router(app: App) -> Router {
         .route("/v1/webhooks/{id}", get(show).patch(update).delete(remove))
         .route("/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
         .route("/v1/webhooks/{id}/secret", get(secret))
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
+        .route("/v1/webhooks/{id}/replay", post(replay))
         .with_state(app.clone());
     let tests = Router::new()
         .route("/v1/webhooks/{id}/test", post(test))

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::signature::{WebhookSecret, signature_header};
 use super::ssrf::{UrlPolicy, check_ip, check_url};
 
-/// The longest an attempt may take, connection to last byte.
+/// The longest an attempt may take, connection to last byte (`ORRERY_WEBHOOK_TIMEOUT_MS`).
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of the receiver's response is kept for the delivery log.
 pub const SNIPPET_BYTES: usize = 1024;
@@ -99,15 +99,15 @@ pub struct DeliveryClient {
 }
 
 impl DeliveryClient {
-    pub fn new(policy: UrlPolicy) -> Result<Self, reqwest::Error> {
+    pub fn new(policy: UrlPolicy, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(CheckedResolver {
                 policy: policy.clone(),
             }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .timeout(TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("Orrery-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { http, policy })

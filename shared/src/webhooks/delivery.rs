@@ -287,7 +287,7 @@ pub async fn deliver(app: &App, message: &IncomingMessage) -> Outcome {
             ),
         )
         .await;
-        return dead_letter(app, message).await;
+        return dead_letter(app, message, &delivery, now).await;
     }
     let retry_after = match attempt.status {
         Some(429) | Some(503) => attempt
@@ -296,9 +296,14 @@ pub async fn deliver(app: &App, message: &IncomingMessage) -> Outcome {
             .and_then(|value| parse_retry_after(value, now)),
         _ => None,
     };
-    match next_step(attempt_number, unit_random(), retry_after) {
-        NextStep::RetryAfter(delay) => {
-            let delay = delay.mul_f64(app.config.webhook_retry_scale);
+    match next_step(attempt_number, unit_random(), None) {
+        NextStep::RetryAfter(scheduled) => {
+            // The scale shrinks our schedule (tests), never the receiver's own Retry-After.
+            let scheduled = scheduled.mul_f64(app.config.webhook_retry_scale);
+            let delay = match retry_after {
+                Some(asked) if asked > scheduled => asked.min(super::schedule::MAX_DELAY),
+                _ => scheduled,
+            };
             entry.outcome = "retrying".into();
             entry.next_attempt_at = chrono::Duration::from_std(delay).ok().map(|d| now + d);
             log_attempt(app, &endpoint.id, &entry).await;
@@ -307,24 +312,160 @@ pub async fn deliver(app: &App, message: &IncomingMessage) -> Outcome {
         NextStep::GiveUp => {
             entry.outcome = "dead_lettered".into();
             log_attempt(app, &endpoint.id, &entry).await;
-            dead_letter(app, message).await
+            dead_letter(app, message, &delivery, now).await
         }
     }
 }
 
-/// Copies the message to the dead-letter queue; only once the copy is there is it deleted.
-async fn dead_letter(app: &App, message: &IncomingMessage) -> Outcome {
-    match app
+/// How long a dead-lettered delivery can be replayed (the dead-letter queue's retention).
+pub const REPLAYABLE_DAYS: i64 = 14;
+
+/// A dead-lettered delivery, kept under its endpoint for `POST …/replay`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeadDelivery {
+    dead_at: DateTime<Utc>,
+    message: DeliveryMessage,
+}
+
+fn dead_key(endpoint_id: &str, at: DateTime<Utc>, webhook_id: &str) -> Key {
+    Key::new(
+        Table::Logs,
+        format!("WEBHOOK#{endpoint_id}"),
+        format!("DEAD#{:013}#{webhook_id}", at.timestamp_millis()),
+    )
+}
+
+/// Copies the message to the dead-letter queue and records it for replay; only once both are
+/// stored is the original deleted.
+async fn dead_letter(
+    app: &App,
+    message: &IncomingMessage,
+    delivery: &DeliveryMessage,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let record = DeadDelivery {
+        dead_at: now,
+        message: delivery.clone(),
+    };
+    let item = Item::from_serializable(
+        dead_key(&delivery.endpoint_id, now, &delivery.webhook_id),
+        &record,
+    )
+    .map(|item| item.expiring_at(now.timestamp() + REPLAYABLE_DAYS * 86_400));
+    let stored = match item {
+        Ok(item) => app.store.put(item, None).await.map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    let sent = app
         .queues
         .deliveries
         .dead_letters
         .send(OutgoingMessage::new(message.body.clone()))
         .await
-    {
-        Ok(_) => Outcome::Done,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot dead-letter a delivery; it stays queued");
+        .map_err(|e| e.to_string());
+    match (stored, sent) {
+        (Ok(()), Ok(_)) => Outcome::Done,
+        (stored, sent) => {
+            tracing::error!(
+                ?stored,
+                ?sent,
+                "cannot dead-letter a delivery; it stays queued"
+            );
             Outcome::RetryAfter(Duration::from_secs(60))
         }
     }
+}
+
+/// The endpoint's delivery attempts, newest first.
+pub async fn attempts(
+    app: &App,
+    account_id: &str,
+    endpoint_id: &str,
+    limit: usize,
+    cursor: Option<crate::store::Cursor>,
+) -> Result<(Vec<LoggedAttempt>, Option<crate::store::Cursor>), crate::ApiError> {
+    owned(app, account_id, endpoint_id).await?;
+    Ok(app
+        .store
+        .query(
+            crate::store::Query::partition(Table::Logs, format!("WEBHOOK#{endpoint_id}"))
+                .with_prefix("DELIVERY#")
+                .with_limit(limit)
+                .after(cursor)
+                .descending(),
+        )
+        .await?
+        .parse()?)
+}
+
+async fn owned(
+    app: &App,
+    account_id: &str,
+    endpoint_id: &str,
+) -> Result<EndpointRecord, crate::ApiError> {
+    if !crate::ids::is_valid("wh", endpoint_id) {
+        return Err(crate::ApiError::NotFound(
+            "No webhook endpoint with this id.".into(),
+        ));
+    }
+    endpoints::record(app, account_id, endpoint_id)
+        .await?
+        .ok_or_else(|| crate::ApiError::NotFound("No webhook endpoint with this id.".into()))
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    /// Dead-lettered deliveries queued again (with their original `webhook-id`).
+    pub replayed: usize,
+}
+
+/// Queues again every delivery to this endpoint that was dead-lettered at or after `since`.
+pub async fn replay(
+    app: &App,
+    account_id: &str,
+    endpoint_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Replayed, crate::ApiError> {
+    let endpoint = owned(app, account_id, endpoint_id).await?;
+    if !endpoint.enabled {
+        return Err(crate::ApiError::Conflict(
+            "The endpoint is disabled; enable it (PATCH {\"enabled\": true}) before replaying."
+                .into(),
+        ));
+    }
+    let mut replayed = 0;
+    let mut cursor = None;
+    loop {
+        let page = app
+            .store
+            .query(
+                crate::store::Query::partition(Table::Logs, format!("WEBHOOK#{endpoint_id}"))
+                    .with_prefix("DEAD#")
+                    .with_limit(100)
+                    .after(cursor),
+            )
+            .await?;
+        let next = page.next.clone();
+        for item in &page.items {
+            let dead: DeadDelivery = item.parse()?;
+            if dead.dead_at < since {
+                continue;
+            }
+            let body = serde_json::to_string(&dead.message).map_err(crate::ApiError::internal)?;
+            app.queues
+                .deliveries
+                .main
+                .send(OutgoingMessage::new(body))
+                .await?;
+            // Queued again: it is no longer waiting for a replay.
+            app.store.delete(&item.key, None).await?;
+            replayed += 1;
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(Replayed { replayed })
 }
