@@ -121,9 +121,10 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     pub visibility: Duration,
     pub wait: Duration,
-    /// After a partial batch, how long to let messages gather before receiving again (the
-    /// event source mapping's `MaximumBatchingWindowInSeconds`). Without it a busy queue is
-    /// drained one message per receive, each receive and delete a store commit of its own.
+    /// After a partial batch of several messages (busy traffic), how long to let messages
+    /// gather before receiving again (the event source mapping's
+    /// `MaximumBatchingWindowInSeconds`). Without it a busy queue is drained one message per
+    /// receive, each receive and delete a store commit of its own.
     pub batching_window: Duration,
 }
 
@@ -163,9 +164,11 @@ pub fn spawn_worker(
                 received = queue.receive(settings.batch_size, settings.visibility, settings.wait) => received,
                 _ = shutdown.changed() => break,
             };
+            // Gather only when traffic is busy (more than one message came): a lone message
+            // at low traffic should not wait for company.
             partial = received
                 .as_ref()
-                .is_ok_and(|messages| messages.len() < settings.batch_size);
+                .is_ok_and(|messages| messages.len() > 1 && messages.len() < settings.batch_size);
             match received {
                 Ok(messages) if messages.is_empty() => {}
                 Ok(messages) => {

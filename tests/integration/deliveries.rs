@@ -280,8 +280,21 @@ async fn gone_disables_the_endpoint(backend: TestBackend) {
     let server = local_development_app(kind).await;
     let (receiver, url) = start_receiver().await;
     *receiver.answer.lock().unwrap() = (410, "gone".into());
+    let (owner_receiver, owner_url) = start_receiver().await;
     let (_, key) = create_account(&server, "basic").await;
-    let endpoint = register(&server, &key, json!({"url": url})).await;
+    let endpoint = register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    // The owner listens for endpoint.disabled on another endpoint.
+    register(
+        &server,
+        &key,
+        json!({"url": owner_url, "event_types": ["endpoint.disabled"]}),
+    )
+    .await;
     let id = endpoint["id"].as_str().unwrap();
     server
         .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
@@ -304,6 +317,11 @@ async fn gone_disables_the_endpoint(backend: TestBackend) {
             .unwrap()
             .contains("410")
     );
+    // The owner is told.
+    let told = received(&owner_receiver, 1, std::time::Duration::from_secs(20)).await;
+    let notice: Value = serde_json::from_slice(&told[0].1).unwrap();
+    assert_eq!(notice["type"], "endpoint.disabled");
+    assert_eq!(notice["data"]["endpoint_id"], id);
     // Disabled: later events are not delivered (only the first request ever arrived).
     server
         .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))

@@ -204,3 +204,49 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::str::FromStr;
+
+    /// A name whose addresses are not allowed fails to resolve: reqwest never connects, so a
+    /// DNS answer cannot swap a checked address for a private one (the rebinding defence).
+    #[tokio::test]
+    async fn names_resolving_to_refused_addresses_are_not_resolved() {
+        let resolver = CheckedResolver {
+            policy: UrlPolicy::default(),
+        };
+        let err = match resolver.resolve(Name::from_str("localhost").unwrap()).await {
+            Ok(_) => panic!("localhost resolved under the default policy"),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains("loopback"), "{err}");
+
+        let local = CheckedResolver {
+            policy: UrlPolicy {
+                allow_http: true,
+                allowlist: vec!["127.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()],
+            },
+        };
+        let addrs: Vec<SocketAddr> = local
+            .resolve(Name::from_str("localhost").unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    #[tokio::test]
+    async fn refused_urls_are_reported_without_a_request() {
+        let client = DeliveryClient::new(UrlPolicy::default(), TIMEOUT).unwrap();
+        let attempt = client
+            .attempt("https://169.254.169.254/latest", "msg_1", 0, b"{}", &[])
+            .await;
+        assert_eq!(attempt.error, Some(ErrorClass::Refused));
+        assert_eq!(attempt.status, None);
+        assert!(!attempt.succeeded());
+    }
+}
