@@ -25,6 +25,8 @@ struct Receiver {
     answer: Arc<Mutex<(u16, String)>>,
     /// Sent as `Retry-After` when set.
     retry_after: Arc<Mutex<Option<String>>>,
+    /// Sent as `Location` when set (a redirect).
+    location: Arc<Mutex<Option<String>>>,
     /// How long to wait before answering.
     delay: Arc<Mutex<std::time::Duration>>,
 }
@@ -49,6 +51,11 @@ async fn receive(
         response
             .headers_mut()
             .insert("retry-after", value.parse().unwrap());
+    }
+    if let Some(value) = receiver.location.lock().unwrap().clone() {
+        response
+            .headers_mut()
+            .insert("location", value.parse().unwrap());
     }
     response
 }
@@ -163,7 +170,7 @@ on_both_backends!(
     gone_disables_the_endpoint,
     the_last_failed_attempt_dead_letters_the_message,
     retry_after_is_honoured,
-    slow_receivers_time_out,
+    slow_receivers_time_out_and_redirects_are_not_followed,
     endpoints_failing_for_five_days_are_disabled,
 );
 
@@ -457,7 +464,7 @@ async fn retry_after_is_honoured(backend: TestBackend) {
     );
 }
 
-async fn slow_receivers_time_out(backend: TestBackend) {
+async fn slow_receivers_time_out_and_redirects_are_not_followed(backend: TestBackend) {
     let kind = backend.kind;
     drop(backend);
     // These apps give an attempt 500 ms instead of 15 s.
@@ -482,6 +489,26 @@ async fn slow_receivers_time_out(backend: TestBackend) {
     assert_eq!(result["success"], false);
     assert_eq!(result["error"], "timeout");
     assert_eq!(result["status"], Value::Null);
+
+    // Redirects are not followed: a 307 to another URL is a failed attempt, nothing more.
+    *receiver.delay.lock().unwrap() = std::time::Duration::ZERO;
+    *receiver.answer.lock().unwrap() = (307, String::new());
+    *receiver.location.lock().unwrap() = Some(url.replace("/hook", "/elsewhere"));
+    let before = receiver.received.lock().unwrap().len();
+    let result: Value = server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{}/test", endpoint["id"].as_str().unwrap()),
+            &key,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["status"], 307);
+    assert_eq!(result["success"], false);
+    assert_eq!(receiver.received.lock().unwrap().len(), before + 1);
 }
 
 async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
