@@ -115,6 +115,25 @@ pub async fn handle_sqs_event(
     response
 }
 
+/// The Lambda runtime of a queue consumer: each SQS event is handled by `consumer`, settling
+/// messages on `queue`, with partial batch failures reported.
+pub async fn run_on_lambda(
+    consumer: Arc<dyn Consumer>,
+    queue: Arc<dyn Queue>,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let (consumer, queue) = (consumer.clone(), queue.clone());
+            async move {
+                Ok::<SqsBatchResponse, lambda_runtime::Error>(
+                    handle_sqs_event(consumer.as_ref(), queue.as_ref(), event.payload).await,
+                )
+            }
+        },
+    ))
+    .await
+}
+
 /// Worker settings for the local runtime (the Lambda event source mapping's equivalent).
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerSettings {

@@ -27,15 +27,9 @@ async fn serve(backend: TestBackend) -> TestApp {
     orrery_tests::spawn_app_without_workers(backend).await
 }
 
-fn london() -> Value {
+pub(crate) fn london() -> Value {
     json!({"datetime": "1990-05-17T14:30", "timezone": "Europe/London",
            "latitude": 51.5, "longitude": -0.1, "name": "Ada"})
-}
-
-async fn post(server: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
-    let response = server.send_as(Method::POST, path, key, Some(body)).await;
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Every event published so far for `account_id` (the queue is drained).
@@ -108,7 +102,7 @@ async fn charts_are_computed_metered_cached_and_published(backend: TestBackend) 
     let respelled = json!({"longitude": -0.10, "latitude": 51.50, "datetime": "1990-05-17T13:30:00Z",
                            "house_system": "placidus", "zodiac": "tropical"});
     let hits_before = server.app().cache.stats().await.l1.hits;
-    let (status, again) = post(&server, "/v1/charts", &key, respelled).await;
+    let (status, again) = server.post_json("/v1/charts", &key, respelled).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["input_hash"], chart["input_hash"]);
     assert_eq!(again["bodies"], chart["bodies"]);
@@ -172,13 +166,16 @@ async fn the_wheel_is_served_as_svg_by_format_accept_or_include(backend: TestBac
     assert_wheel(&light);
     assert_ne!(light, dark);
 
-    let (status, embedded) = post(&server, "/v1/charts?include=svg", &key, london()).await;
+    let (status, embedded) = server
+        .post_json("/v1/charts?include=svg", &key, london())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_wheel(embedded["svg"].as_str().unwrap());
     assert_eq!(embedded["bodies"].as_array().unwrap().len(), 10);
 
-    let (status, problem) =
-        post(&server, "/v1/charts?format=png&theme=sepia", &key, london()).await;
+    let (status, problem) = server
+        .post_json("/v1/charts?format=png&theme=sepia", &key, london())
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = problem["errors"]
         .as_array()
@@ -343,17 +340,17 @@ async fn saved_charts_page_replay_and_stay_in_their_account(backend: TestBackend
 async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
-    let (status, saved) = post(&server, "/v1/charts/saved", &key, london()).await;
+    let (status, saved) = server.post_json("/v1/charts/saved", &key, london()).await;
     assert_eq!(status, StatusCode::CREATED);
     let saved_id = saved["id"].as_str().unwrap();
 
-    let (status, transits) = post(
-        &server,
-        "/v1/charts/transits",
-        &key,
-        json!({"natal": london(), "moment": "2026-11-29T00:00:00Z"}),
-    )
-    .await;
+    let (status, transits) = server
+        .post_json(
+            "/v1/charts/transits",
+            &key,
+            json!({"natal": london(), "moment": "2026-11-29T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{transits}");
     assert_eq!(transits["moment"]["utc"], "2026-11-29T00:00:00Z");
     assert_eq!(transits["natal"]["name"], "Ada");
@@ -383,20 +380,18 @@ async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend)
     assert!(!header(&metered, "x-ratelimit-remaining").is_empty());
 
     // By saved id, at the default moment (now).
-    let (status, now) = post(
-        &server,
-        "/v1/charts/transits",
-        &key,
-        json!({"natal": {"chart_id": saved_id}, "orbs": {"conjunction": 5}}),
-    )
-    .await;
+    let (status, now) = server
+        .post_json(
+            "/v1/charts/transits",
+            &key,
+            json!({"natal": {"chart_id": saved_id}, "orbs": {"conjunction": 5}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{now}");
     assert_eq!(now["natal"]["chart_id"], saved_id);
     assert!(now["moment"]["utc"].as_str().unwrap().starts_with("20"));
 
-    let (status, synastry) = post(
-        &server,
-        "/v1/charts/synastry",
+    let (status, synastry) = server.post_json("/v1/charts/synastry",
         &key,
         json!({"first": {"chart_id": saved_id},
                "second": {"datetime": "1992-03-01T08:00:00Z", "latitude": 40.7, "longitude": -74.0}}),
@@ -420,23 +415,23 @@ async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend)
     );
     assert!(!synastry["aspects"].as_array().unwrap().is_empty());
 
-    let (status, problem) = post(
-        &server,
-        "/v1/charts/synastry",
-        &key,
-        json!({"first": {"chart_id": "chart_01m8jhtx29fwxgk2eqq7gms51n"},
+    let (status, problem) = server
+        .post_json(
+            "/v1/charts/synastry",
+            &key,
+            json!({"first": {"chart_id": "chart_01m8jhtx29fwxgk2eqq7gms51n"},
                "second": {"datetime": "1992-03-01T08:00:00Z", "latitude": 140, "longitude": 0}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["field"], "second.latitude");
-    let (status, problem) = post(
-        &server,
-        "/v1/charts/synastry",
-        &key,
-        json!({"first": {"chart_id": "chart_01m8jhtx29fwxgk2eqq7gms51n"}, "second": london()}),
-    )
-    .await;
+    let (status, problem) = server
+        .post_json(
+            "/v1/charts/synastry",
+            &key,
+            json!({"first": {"chart_id": "chart_01m8jhtx29fwxgk2eqq7gms51n"}, "second": london()}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["field"], "first.chart_id");
 }
@@ -476,25 +471,21 @@ async fn readings_are_metered_as_readings_and_published(backend: TestBackend) {
     );
 
     // The same reading for the saved chart: deterministic.
-    let (_, saved) = post(&server, "/v1/charts/saved", &key, london()).await;
-    let (status, again) = post(
-        &server,
-        "/v1/readings",
-        &key,
-        json!({"chart_id": saved["id"]}),
-    )
-    .await;
+    let (_, saved) = server.post_json("/v1/charts/saved", &key, london()).await;
+    let (status, again) = server
+        .post_json("/v1/readings", &key, json!({"chart_id": saved["id"]}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["sections"], reading["sections"]);
     assert_eq!(again["chart"]["chart_id"], saved["id"]);
 
-    let (status, problem) = post(
-        &server,
-        "/v1/readings",
-        &key,
-        json!({"chart_id": saved["id"], "latitude": 3}),
-    )
-    .await;
+    let (status, problem) = server
+        .post_json(
+            "/v1/readings",
+            &key,
+            json!({"chart_id": saved["id"], "latitude": 3}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["field"], "chart_id");
 
@@ -505,14 +496,14 @@ async fn readings_are_metered_as_readings_and_published(backend: TestBackend) {
 async fn invalid_requests_name_every_field_and_cost_nothing(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
-    let (status, problem) = post(
-        &server,
-        "/v1/charts",
-        &key,
-        json!({"datetime": "1990-05-17T14:30Z", "latitude": 95, "longitude": 200,
+    let (status, problem) = server
+        .post_json(
+            "/v1/charts",
+            &key,
+            json!({"datetime": "1990-05-17T14:30Z", "latitude": 95, "longitude": 200,
                "house_system": "topocentric", "zodiac": "draconic", "colour": "red"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let errors = problem["errors"].as_array().unwrap();
     let fields: Vec<&str> = errors
@@ -531,13 +522,13 @@ async fn invalid_requests_name_every_field_and_cost_nothing(backend: TestBackend
     assert!(message("latitude").contains("-90 to 90"));
     assert!(message("house_system").contains("placidus, koch"));
 
-    let (status, problem) = post(
-        &server,
-        "/v1/charts",
-        &key,
-        json!({"datetime": "1700-01-01T00:00Z", "latitude": 0, "longitude": 0}),
-    )
-    .await;
+    let (status, problem) = server
+        .post_json(
+            "/v1/charts",
+            &key,
+            json!({"datetime": "1700-01-01T00:00Z", "latitude": 0, "longitude": 0}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let detail = problem["errors"][0]["message"].as_str().unwrap();
     assert!(
@@ -545,9 +536,7 @@ async fn invalid_requests_name_every_field_and_cost_nothing(backend: TestBackend
         "{detail}"
     );
 
-    let (status, problem) = post(
-        &server,
-        "/v1/charts",
+    let (status, problem) = server.post_json("/v1/charts",
         &key,
         json!({"datetime": "2021-11-07T01:30", "timezone": "America/New_York", "latitude": 40, "longitude": -74}),
     )

@@ -16,6 +16,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::access::{create_account, serve};
+use crate::charts::london;
 
 /// What the receiver saw, and how it answers.
 #[derive(Clone, Default)]
@@ -175,15 +176,24 @@ on_both_backends!(
 );
 
 async fn register(server: &TestApp, key: &str, body: Value) -> Value {
-    let response = server
-        .send_as(Method::POST, "/v1/webhooks", key, Some(body))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    let (status, endpoint) = server.post_json("/v1/webhooks", key, body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    endpoint
 }
 
-fn london() -> Value {
-    json!({"datetime": "1990-05-17T14:30", "timezone": "Europe/London", "latitude": 51.5, "longitude": -0.1, "name": "Ada"})
+/// Waits until the platform has disabled the endpoint; returns its view.
+async fn disabled(server: &TestApp, key: &str, id: &str) -> Value {
+    orrery_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let shown: Value = server
+            .get_as(&format!("/v1/webhooks/{id}"), key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        (shown["enabled"] == false).then_some(shown)
+    })
+    .await
+    .expect("the endpoint was disabled")
 }
 
 /// Waits until the receiver has seen `count` requests.
@@ -307,23 +317,8 @@ async fn gone_disables_the_endpoint(backend: TestBackend) {
         .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
         .await;
     received(&receiver, 1, std::time::Duration::from_secs(20)).await;
-    let disabled = orrery_tests::eventually(std::time::Duration::from_secs(10), || async {
-        let shown: Value = server
-            .get_as(&format!("/v1/webhooks/{id}"), &key)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (shown["enabled"] == false).then_some(shown)
-    })
-    .await
-    .expect("the endpoint was disabled");
-    assert!(
-        disabled["disabled_reason"]
-            .as_str()
-            .unwrap()
-            .contains("410")
-    );
+    let shown = disabled(&server, &key, id).await;
+    assert!(shown["disabled_reason"].as_str().unwrap().contains("410"));
     // The owner is told.
     let told = received(&owner_receiver, 1, std::time::Duration::from_secs(20)).await;
     let notice: Value = serde_json::from_slice(&told[0].1).unwrap();
@@ -550,17 +545,7 @@ async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
         .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
         .await;
     received(&receiver, 1, std::time::Duration::from_secs(20)).await;
-    let shown = orrery_tests::eventually(std::time::Duration::from_secs(10), || async {
-        let shown: Value = server
-            .get_as(&format!("/v1/webhooks/{id}"), &key)
-            .await
-            .json()
-            .await
-            .unwrap();
-        (shown["enabled"] == false).then_some(shown)
-    })
-    .await
-    .expect("disabled after five days of failures");
+    let shown = disabled(&server, &key, id).await;
     assert!(
         shown["disabled_reason"]
             .as_str()

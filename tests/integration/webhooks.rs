@@ -16,17 +16,6 @@ on_both_backends!(
     invalid_fields_are_named_and_other_accounts_see_nothing,
 );
 
-async fn post(
-    server: &orrery_tests::TestApp,
-    key: &str,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let response = server.send_as(Method::POST, path, key, Some(body)).await;
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn endpoints_are_registered_listed_updated_and_deleted(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
@@ -66,13 +55,13 @@ async fn endpoints_are_registered_listed_updated_and_deleted(backend: TestBacken
     );
 
     for n in 0..2 {
-        let (status, _) = post(
-            &server,
-            &key,
-            "/v1/webhooks",
-            json!({"url": format!("https://hooks{n}.example.com/")}),
-        )
-        .await;
+        let (status, _) = server
+            .post_json(
+                "/v1/webhooks",
+                &key,
+                json!({"url": format!("https://hooks{n}.example.com/")}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED);
     }
     let page: Value = server
@@ -141,13 +130,13 @@ async fn endpoints_are_registered_listed_updated_and_deleted(backend: TestBacken
 async fn secrets_rotate_with_a_grace_period(backend: TestBackend) {
     let server = serve(backend).await;
     let (account, key) = create_account(&server, "basic").await;
-    let (_, created) = post(
-        &server,
-        &key,
-        "/v1/webhooks",
-        json!({"url": "https://example.com/hook"}),
-    )
-    .await;
+    let (_, created) = server
+        .post_json(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://example.com/hook"}),
+        )
+        .await;
     let id = created["id"].as_str().unwrap();
     let first = created["secret"].as_str().unwrap();
     let secret: Value = server
@@ -159,13 +148,9 @@ async fn secrets_rotate_with_a_grace_period(backend: TestBackend) {
     assert_eq!(secret["secret"], first);
     assert_eq!(secret["previous_secret"], Value::Null);
 
-    let (status, rotated) = post(
-        &server,
-        &key,
-        &format!("/v1/webhooks/{id}/rotate-secret"),
-        json!({}),
-    )
-    .await;
+    let (status, rotated) = server
+        .post_json(&format!("/v1/webhooks/{id}/rotate-secret"), &key, json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let second = rotated["secret"].as_str().unwrap();
     assert_ne!(second, first);
@@ -226,22 +211,22 @@ async fn registration_is_idempotent_and_bounded(backend: TestBackend) {
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     for n in 1..orrery::webhooks::endpoints::MAX_ENDPOINTS {
-        let (status, _) = post(
-            &server,
-            &key,
-            "/v1/webhooks",
-            json!({"url": format!("https://example.com/{n}")}),
-        )
-        .await;
+        let (status, _) = server
+            .post_json(
+                "/v1/webhooks",
+                &key,
+                json!({"url": format!("https://example.com/{n}")}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "endpoint {n}");
     }
-    let (status, problem) = post(
-        &server,
-        &key,
-        "/v1/webhooks",
-        json!({"url": "https://example.com/too-many"}),
-    )
-    .await;
+    let (status, problem) = server
+        .post_json(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://example.com/too-many"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
 }
 
@@ -259,17 +244,19 @@ async fn hostile_urls_are_refused_at_registration(backend: TestBackend) {
         .collect();
     assert!(hostile.len() >= 30);
     for url in hostile {
-        let (status, problem) = post(&server, &key, "/v1/webhooks", json!({"url": url})).await;
+        let (status, problem) = server
+            .post_json("/v1/webhooks", &key, json!({"url": url}))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
         assert_eq!(problem["errors"][0]["field"], "url", "{url}");
     }
-    let (_, problem) = post(
-        &server,
-        &key,
-        "/v1/webhooks",
-        json!({"url": "https://169.254.169.254/"}),
-    )
-    .await;
+    let (_, problem) = server
+        .post_json(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://169.254.169.254/"}),
+        )
+        .await;
     assert!(
         problem["errors"][0]["message"]
             .as_str()
@@ -290,12 +277,7 @@ async fn hostile_urls_are_refused_at_registration(backend: TestBackend) {
 async fn invalid_fields_are_named_and_other_accounts_see_nothing(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
-    let (status, problem) = post(
-        &server,
-        &key,
-        "/v1/webhooks",
-        json!({"url": "https://127.0.0.1/", "event_types": ["chart.deleted"], "description": "x".repeat(501)}),
-    )
+    let (status, problem) = server.post_json("/v1/webhooks", &key, json!({"url": "https://127.0.0.1/", "event_types": ["chart.deleted"], "description": "x".repeat(501)}))
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<&str> = problem["errors"]
@@ -311,22 +293,22 @@ async fn invalid_fields_are_named_and_other_accounts_see_nothing(backend: TestBa
             .unwrap()
             .contains("chart.calculated")
     );
-    let (status, _) = post(
-        &server,
-        &key,
-        "/v1/webhooks",
-        json!({"url": "https://example.com/", "colour": "red"}),
-    )
-    .await;
+    let (status, _) = server
+        .post_json(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://example.com/", "colour": "red"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (_, created) = post(
-        &server,
-        &key,
-        "/v1/webhooks",
-        json!({"url": "https://example.com/mine"}),
-    )
-    .await;
+    let (_, created) = server
+        .post_json(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://example.com/mine"}),
+        )
+        .await;
     let id = created["id"].as_str().unwrap();
     let (_, stranger) = create_account(&server, "basic").await;
     for (method, path) in [

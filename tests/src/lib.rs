@@ -327,6 +327,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST path` with a bearer key and a JSON body: the status and the JSON answer (`null`
+    /// when there is none).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self
+            .send_as(reqwest::Method::POST, path, key, Some(body))
+            .await;
+        let status = response.status();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// `method path` with a bearer key and an optional JSON body.
     pub async fn send_as(
         &self,
