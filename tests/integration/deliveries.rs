@@ -181,6 +181,53 @@ async fn register(server: &TestApp, key: &str, body: Value) -> Value {
     endpoint
 }
 
+/// An app in local-development mode with one account whose endpoint, on a fresh receiver
+/// answering `answer`, subscribes to `chart.saved`.
+struct Scenario {
+    server: TestApp,
+    receiver: Receiver,
+    account: String,
+    key: String,
+    endpoint: Value,
+}
+
+async fn scenario(backend: TestBackend, retry_scale: f64, answer: (u16, &str)) -> Scenario {
+    let kind = backend.kind;
+    drop(backend);
+    let server = local_development_app_with_retries(kind, retry_scale).await;
+    let (receiver, url) = start_receiver().await;
+    *receiver.answer.lock().unwrap() = (answer.0, answer.1.to_owned());
+    let (account, key) = create_account(&server, "basic").await;
+    let endpoint = register(
+        &server,
+        &key,
+        json!({"url": url, "event_types": ["chart.saved"]}),
+    )
+    .await;
+    Scenario {
+        server,
+        receiver,
+        account,
+        key,
+        endpoint,
+    }
+}
+
+impl Scenario {
+    /// Saves a chart: one `chart.saved` event.
+    async fn save_a_chart(&self) {
+        let (status, _) = self
+            .server
+            .post_json("/v1/charts/saved", &self.key, london())
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
+    fn endpoint_id(&self) -> &str {
+        self.endpoint["id"].as_str().unwrap()
+    }
+}
+
 /// Waits until the platform has disabled the endpoint; returns its view.
 async fn disabled(server: &TestApp, key: &str, id: &str) -> Value {
     orrery_tests::eventually(std::time::Duration::from_secs(10), || async {
@@ -262,62 +309,36 @@ async fn events_reach_subscribed_endpoints_signed(backend: TestBackend) {
 }
 
 async fn failed_deliveries_are_retried_with_the_same_webhook_id(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
     // 5 s × 0.01: the first retry comes 50 ms (±20 %) after the failure.
-    let server = local_development_app_with_retries(kind, 0.01).await;
-    let (receiver, url) = start_receiver().await;
-    *receiver.answer.lock().unwrap() = (503, "busy".into());
-    let (_, key) = create_account(&server, "basic").await;
-    register(
-        &server,
-        &key,
-        json!({"url": url, "event_types": ["chart.saved"]}),
-    )
-    .await;
-    server
-        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
-        .await;
-    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
-    *receiver.answer.lock().unwrap() = (200, "ok".into());
-    let seen = received(&receiver, 2, std::time::Duration::from_secs(20)).await;
+    let it = scenario(backend, 0.01, (503, "busy")).await;
+    it.save_a_chart().await;
+    received(&it.receiver, 1, std::time::Duration::from_secs(20)).await;
+    *it.receiver.answer.lock().unwrap() = (200, "ok".into());
+    let seen = received(&it.receiver, 2, std::time::Duration::from_secs(20)).await;
     assert_eq!(seen[0].0["webhook-id"], seen[1].0["webhook-id"]);
     assert_eq!(seen[0].1, seen[1].1, "the same body");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
-        receiver.received.lock().unwrap().len(),
+        it.receiver.received.lock().unwrap().len(),
         2,
         "delivered once it succeeded"
     );
 }
 
 async fn gone_disables_the_endpoint(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
-    let server = local_development_app(kind).await;
-    let (receiver, url) = start_receiver().await;
-    *receiver.answer.lock().unwrap() = (410, "gone".into());
-    let (owner_receiver, owner_url) = start_receiver().await;
-    let (_, key) = create_account(&server, "basic").await;
-    let endpoint = register(
-        &server,
-        &key,
-        json!({"url": url, "event_types": ["chart.saved"]}),
-    )
-    .await;
+    let it = scenario(backend, 1.0, (410, "gone")).await;
+    let (server, key, id) = (&it.server, &it.key, it.endpoint_id());
     // The owner listens for endpoint.disabled on another endpoint.
+    let (owner_receiver, owner_url) = start_receiver().await;
     register(
-        &server,
-        &key,
+        server,
+        key,
         json!({"url": owner_url, "event_types": ["endpoint.disabled"]}),
     )
     .await;
-    let id = endpoint["id"].as_str().unwrap();
-    server
-        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
-        .await;
-    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
-    let shown = disabled(&server, &key, id).await;
+    it.save_a_chart().await;
+    received(&it.receiver, 1, std::time::Duration::from_secs(20)).await;
+    let shown = disabled(server, key, id).await;
     assert!(shown["disabled_reason"].as_str().unwrap().contains("410"));
     // The owner is told.
     let told = received(&owner_receiver, 1, std::time::Duration::from_secs(20)).await;
@@ -325,32 +346,18 @@ async fn gone_disables_the_endpoint(backend: TestBackend) {
     assert_eq!(notice["type"], "endpoint.disabled");
     assert_eq!(notice["data"]["endpoint_id"], id);
     // Disabled: later events are not delivered (only the first request ever arrived).
-    server
-        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
-        .await;
+    it.save_a_chart().await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(receiver.received.lock().unwrap().len(), 1);
+    assert_eq!(it.receiver.received.lock().unwrap().len(), 1);
 }
 
 async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
     // The whole 33 h schedule shrunk to about 10 s.
-    let server = local_development_app_with_retries(kind, 0.0001).await;
-    let (receiver, url) = start_receiver().await;
-    *receiver.answer.lock().unwrap() = (500, "broken".into());
-    let (_, key) = create_account(&server, "basic").await;
-    register(
-        &server,
-        &key,
-        json!({"url": url, "event_types": ["chart.saved"]}),
-    )
-    .await;
-    server
-        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
-        .await;
+    let it = scenario(backend, 0.0001, (500, "broken")).await;
+    let (server, key, receiver) = (&it.server, &it.key, &it.receiver);
+    it.save_a_chart().await;
     let attempts = orrery::webhooks::schedule::MAX_ATTEMPTS as usize;
-    let seen = received(&receiver, attempts, std::time::Duration::from_secs(90)).await;
+    let seen = received(receiver, attempts, std::time::Duration::from_secs(90)).await;
     let id = &seen[0].0["webhook-id"];
     assert!(seen.iter().all(|(headers, _)| headers["webhook-id"] == *id));
     let dead = orrery_tests::eventually(std::time::Duration::from_secs(20), || async {
@@ -384,7 +391,7 @@ async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) 
     let log: Value = server
         .get_as(
             &format!("/v1/webhooks/{endpoint_id}/deliveries?limit=100"),
-            &key,
+            key,
         )
         .await
         .json()
@@ -405,21 +412,21 @@ async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) 
         .send_as(
             Method::POST,
             &format!("/v1/webhooks/{endpoint_id}/replay"),
-            &key,
+            key,
             Some(json!({"since": since})),
         )
         .await;
     assert_eq!(replayed.status(), StatusCode::ACCEPTED);
     let replayed: Value = replayed.json().await.unwrap();
     assert_eq!(replayed["replayed"], 1);
-    let seen = received(&receiver, attempts + 1, std::time::Duration::from_secs(20)).await;
+    let seen = received(receiver, attempts + 1, std::time::Duration::from_secs(20)).await;
     assert_eq!(seen[attempts].0["webhook-id"], *id);
     // Replayed once: a second replay finds nothing.
     let again: Value = server
         .send_as(
             Method::POST,
             &format!("/v1/webhooks/{endpoint_id}/replay"),
-            &key,
+            key,
             Some(json!({"since": since})),
         )
         .await
@@ -430,27 +437,15 @@ async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) 
 }
 
 async fn retry_after_is_honoured(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
     // The schedule would retry after 50 ms; the receiver asks for 2 s.
-    let server = local_development_app_with_retries(kind, 0.01).await;
-    let (receiver, url) = start_receiver().await;
-    *receiver.answer.lock().unwrap() = (429, "slow down".into());
+    let it = scenario(backend, 0.01, (429, "slow down")).await;
+    let receiver = &it.receiver;
     *receiver.retry_after.lock().unwrap() = Some("2".into());
-    let (_, key) = create_account(&server, "basic").await;
-    register(
-        &server,
-        &key,
-        json!({"url": url, "event_types": ["chart.saved"]}),
-    )
-    .await;
-    server
-        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
-        .await;
-    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
+    it.save_a_chart().await;
+    received(receiver, 1, std::time::Duration::from_secs(20)).await;
     *receiver.answer.lock().unwrap() = (200, "ok".into());
     *receiver.retry_after.lock().unwrap() = None;
-    received(&receiver, 2, std::time::Duration::from_secs(20)).await;
+    received(receiver, 2, std::time::Duration::from_secs(20)).await;
     let arrivals = receiver.arrivals.lock().unwrap().clone();
     let waited = arrivals[1] - arrivals[0];
     assert!(
@@ -507,22 +502,12 @@ async fn slow_receivers_time_out_and_redirects_are_not_followed(backend: TestBac
 }
 
 async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
-    let server = local_development_app_with_retries(kind, 0.01).await;
-    let (receiver, url) = start_receiver().await;
-    *receiver.answer.lock().unwrap() = (500, "still broken".into());
-    let (account, key) = create_account(&server, "basic").await;
-    let endpoint = register(
-        &server,
-        &key,
-        json!({"url": url, "event_types": ["chart.saved"]}),
-    )
-    .await;
-    let id = endpoint["id"].as_str().unwrap();
+    let it = scenario(backend, 0.01, (500, "still broken")).await;
+    let (server, account, key, receiver) = (&it.server, &it.account, &it.key, &it.receiver);
+    let id = it.endpoint_id();
     // Failing for six days already (as the store would show after days of failures).
     let app = server.app();
-    let mut record = orrery::webhooks::endpoints::record(app, &account, id)
+    let mut record = orrery::webhooks::endpoints::record(app, account, id)
         .await
         .unwrap()
         .unwrap();
@@ -539,13 +524,11 @@ async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
         )
         .await
         .unwrap();
-    orrery::webhooks::delivery::forget_subscriptions(app, &account).await;
+    orrery::webhooks::delivery::forget_subscriptions(app, account).await;
 
-    server
-        .send_as(Method::POST, "/v1/charts/saved", &key, Some(london()))
-        .await;
-    received(&receiver, 1, std::time::Duration::from_secs(20)).await;
-    let shown = disabled(&server, &key, id).await;
+    it.save_a_chart().await;
+    received(receiver, 1, std::time::Duration::from_secs(20)).await;
+    let shown = disabled(server, key, id).await;
     assert!(
         shown["disabled_reason"]
             .as_str()
