@@ -32,6 +32,35 @@ pub fn from_headers(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(text.to_owned()))
 }
 
+/// The status of a creating request: 201, or 200 when it replays an earlier creation.
+pub fn status(replayed: bool) -> axum::http::StatusCode {
+    if replayed {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::CREATED
+    }
+}
+
+/// Names the created resource (`Location`) and marks a replay (`Idempotent-Replayed: true`).
+pub fn mark_created(
+    mut response: axum::response::Response,
+    location: &str,
+    replayed: bool,
+) -> axum::response::Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, value);
+    }
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
 /// A remembered key: which request created which resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {

@@ -4,7 +4,7 @@
 //! in `orrery_charts`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -227,25 +227,16 @@ async fn save_chart(
         idempotency_key.as_deref(),
     )
     .await?;
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let mut response = match presentation.representation {
+    let status = idempotency::status(replayed);
+    let response = match presentation.representation {
         Representation::Json { embed_svg: false } => json_response(status, saved.body.clone()),
         _ => present_saved(status, &saved, presentation)?,
     };
-    let location = format!("/v1/charts/saved/{}", saved.id);
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(idempotency::mark_created(
+        response,
+        &format!("/v1/charts/saved/{}", saved.id),
+        replayed,
+    ))
 }
 
 fn present_saved(

@@ -3,7 +3,7 @@
 //! `orrery::webhooks::endpoints`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,22 +39,9 @@ async fn create(
     let key = idempotency::from_headers(&headers)?;
     let (created, replayed) =
         endpoints::create(&app, &caller.account_id, request, key.as_deref()).await?;
-    let status = if replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
     let location = format!("/v1/webhooks/{}", created.endpoint.id);
-    let mut response = (status, Json(created)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    let response = (idempotency::status(replayed), Json(created)).into_response();
+    Ok(idempotency::mark_created(response, &location, replayed))
 }
 
 #[utoipa::path(
