@@ -13,3 +13,11 @@ pub mod wheel;
 pub use compute::{ComputedChart, compute};
 pub use relations::{ChartLabel, ChartRef};
 pub use request::ChartRequest;
+
+/// The plain name a unit enum serialises to (`Sign::Taurus` → `"taurus"`).
+pub(crate) fn plain<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
+}

@@ -8,6 +8,7 @@ use orrery::ApiError;
 use orrery_astro::{AspectKind, Body, Chart, PointKind};
 use serde::{Deserialize, Serialize};
 
+use crate::plain;
 use crate::relations::ChartLabel;
 
 /// The most major aspects a reading discusses, tightest first.
@@ -136,13 +137,6 @@ fn item(key: impl Into<String>, entry: &Entry) -> ReadingItem {
 
 fn missing(what: &str) -> ApiError {
     ApiError::internal(format!("reading texts lack {what}"))
-}
-
-fn plain<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => text,
-        _ => String::new(),
-    }
 }
 
 /// The reading's bodies: the ten planets, then the lunar nodes and Lilith (true nodes when the

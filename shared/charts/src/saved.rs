@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::compute::{ComputedChart, document};
+use crate::plain;
 use crate::request::{ChartRequest, hex};
 
 const ID_PREFIX: &str = "chart";
@@ -144,7 +145,7 @@ pub async fn save(
         house_system: chart.house_system.as_str().to_owned(),
         sun_sign: sign_name(&chart, "sun"),
         moon_sign: sign_name(&chart, "moon"),
-        ascendant_sign: serde_plain(&chart.angles.asc.sign),
+        ascendant_sign: plain(&chart.angles.asc.sign),
     };
     let record = SavedChartRecord {
         id: id.clone(),
@@ -198,19 +199,12 @@ pub async fn save(
     Ok((SavedChart::from_record(record)?, false))
 }
 
-fn serde_plain<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(text)) => text,
-        _ => String::new(),
-    }
-}
-
 fn sign_name(chart: &Chart, body: &str) -> String {
     chart
         .bodies
         .iter()
         .find(|b| b.name.as_str() == body)
-        .map(|b| serde_plain(&b.sign))
+        .map(|b| plain(&b.sign))
         .unwrap_or_default()
 }
 
