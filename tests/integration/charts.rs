@@ -55,6 +55,20 @@ async fn published(server: &TestApp, account_id: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An account with a webhook endpoint for every event type: without one, events are not queued.
+async fn listening_account(server: &TestApp, tier: &str) -> (String, String) {
+    let (account, key) = create_account(server, tier).await;
+    let (status, _) = server
+        .post_json(
+            "/v1/webhooks",
+            &key,
+            json!({"url": "https://example.com/hooks/orrery"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    (account, key)
+}
+
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
 }
@@ -69,7 +83,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 
 async fn charts_are_computed_metered_cached_and_published(backend: TestBackend) {
     let server = serve(backend).await;
-    let (account, key) = create_account(&server, "basic").await;
+    let (account, key) = listening_account(&server, "basic").await;
     let response = server
         .send_as(Method::POST, "/v1/charts", &key, Some(london()))
         .await;
@@ -120,6 +134,21 @@ async fn charts_are_computed_metered_cached_and_published(backend: TestBackend) 
     // (A standard queue does not promise order: find each by its flag.)
     assert!(calculated.iter().any(|e| e["data"]["cached"] == false));
     assert!(calculated.iter().any(|e| e["data"]["cached"] == true));
+
+    // Nobody listens for this account's charts (its one endpoint wants chart.saved only):
+    // charts are served and metered, and nothing is queued.
+    let (quiet, quiet_key) = create_account(&server, "basic").await;
+    let (status, _) = server
+        .post_json(
+            "/v1/webhooks",
+            &quiet_key,
+            json!({"url": "https://example.com/hooks/saved", "event_types": ["chart.saved"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = server.post_json("/v1/charts", &quiet_key, london()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(published(&server, &quiet).await, Vec::<Value>::new());
 }
 
 fn assert_wheel(svg: &str) {
@@ -188,7 +217,7 @@ async fn the_wheel_is_served_as_svg_by_format_accept_or_include(backend: TestBac
 
 async fn saved_charts_page_replay_and_stay_in_their_account(backend: TestBackend) {
     let server = serve(backend).await;
-    let (account, key) = create_account(&server, "basic").await;
+    let (account, key) = listening_account(&server, "basic").await;
     let mut ids = Vec::new();
     for (i, path) in [
         "/v1/charts?save=true",
@@ -438,7 +467,7 @@ async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend)
 
 async fn readings_are_metered_as_readings_and_published(backend: TestBackend) {
     let server = serve(backend).await;
-    let (account, key) = create_account(&server, "free").await;
+    let (account, key) = listening_account(&server, "free").await;
     let response = server
         .send_as(Method::POST, "/v1/readings", &key, Some(london()))
         .await;

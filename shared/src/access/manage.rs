@@ -139,9 +139,13 @@ fn fresh_view(record: &KeyRecord, now: DateTime<Utc>) -> KeyView {
     UsageIndex::default().view(record, now)
 }
 
-/// Publishes an event; a failure is logged, not returned: the request's own work is done and
-/// must not be reported as failed (events are at-least-once from here on).
+/// Publishes an event if anyone listens to it (a webhook endpoint of the account that wants its
+/// type); a failure is logged, not returned: the request's own work is done and must not be
+/// reported as failed (events are at-least-once from here on).
 pub async fn publish(app: &App, kind: EventType, account_id: &str, data: serde_json::Value) {
+    if !crate::webhooks::delivery::is_wanted(app, account_id, kind).await {
+        return;
+    }
     let event = Event::new(kind, account_id, data);
     if let Err(err) = app.events.publish(&event).await {
         tracing::error!(error = %err, event_type = kind.as_str(), "could not publish an event");

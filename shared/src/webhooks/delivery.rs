@@ -28,6 +28,13 @@ pub const SUBSCRIPTIONS: Namespace = Namespace {
     ttl: Duration::from_secs(300),
     immutable: false,
 };
+/// The event types an account's enabled endpoints want (derived from its subscriptions and
+/// invalidated with them): consulted on every publish, so it stays a few bytes.
+pub const INTERESTS: Namespace = Namespace {
+    name: "event-interests",
+    ttl: Duration::from_secs(300),
+    immutable: false,
+};
 /// An endpoint failing without a success for this long is disabled.
 pub const DISABLE_AFTER: chrono::Duration = chrono::Duration::days(5);
 /// How long attempts stay in the delivery log.
@@ -83,6 +90,35 @@ async fn subscriptions(
 /// Forgets an account's cached subscriptions (after an endpoint changes).
 pub async fn forget_subscriptions(app: &App, account_id: &str) {
     app.cache.invalidate(&SUBSCRIPTIONS, account_id).await;
+    app.cache.invalidate(&INTERESTS, account_id).await;
+}
+
+/// Whether any enabled endpoint of the account wants `kind`. Events nobody listens to are not
+/// queued: most chart requests come from accounts without such a subscription, and each queued
+/// event costs a send, a receive and a delete. This reads the same cache as the fan-out, so it
+/// is exactly as fresh. If the endpoints cannot be read, the answer is yes (never drop an event
+/// that might be wanted).
+pub async fn is_wanted(app: &App, account_id: &str, kind: EventType) -> bool {
+    if let Some(wanted) = app
+        .cache
+        .get::<Vec<EventType>>(&INTERESTS, account_id)
+        .await
+    {
+        return wanted.contains(&kind);
+    }
+    let records = match subscriptions(app, account_id).await {
+        Ok(records) => records,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the subscriptions; publishing anyway");
+            return true;
+        }
+    };
+    let wanted: Vec<EventType> = EventType::ALL
+        .into_iter()
+        .filter(|&t| records.iter().any(|endpoint| endpoint.wants(t)))
+        .collect();
+    app.cache.put(&INTERESTS, account_id, &wanted).await;
+    wanted.contains(&kind)
 }
 
 /// Queues one delivery per subscribed, enabled endpoint; returns how many.
