@@ -172,6 +172,16 @@ pub enum AspectPhase {
     Exact,
 }
 
+impl AspectPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AspectPhase::Applying => "applying",
+            AspectPhase::Separating => "separating",
+            AspectPhase::Exact => "exact",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Aspect {

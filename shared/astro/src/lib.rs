@@ -12,6 +12,7 @@ mod ephemeris;
 pub mod error;
 mod fast_math;
 pub mod houses;
+mod json;
 pub mod points;
 pub mod positions;
 pub mod time;

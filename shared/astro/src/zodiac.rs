@@ -65,6 +65,23 @@ impl Modality {
 }
 
 impl Sign {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sign::Aries => "aries",
+            Sign::Taurus => "taurus",
+            Sign::Gemini => "gemini",
+            Sign::Cancer => "cancer",
+            Sign::Leo => "leo",
+            Sign::Virgo => "virgo",
+            Sign::Libra => "libra",
+            Sign::Scorpio => "scorpio",
+            Sign::Sagittarius => "sagittarius",
+            Sign::Capricorn => "capricorn",
+            Sign::Aquarius => "aquarius",
+            Sign::Pisces => "pisces",
+        }
+    }
+
     const ALL: [Sign; 12] = [
         Sign::Aries,
         Sign::Taurus,
@@ -176,6 +193,15 @@ pub enum ZodiacKind {
     #[default]
     Tropical,
     Sidereal,
+}
+
+impl ZodiacKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZodiacKind::Tropical => "tropical",
+            ZodiacKind::Sidereal => "sidereal",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -25,8 +25,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("compute_chart", |b| {
         b.iter(|| orrery_astro::compute_chart(black_box(&request.input)))
     });
-    c.bench_function("serialise chart JSON", |b| {
-        b.iter(|| serde_json::value::to_raw_value(black_box(&chart)))
+    c.bench_function("serialise chart JSON (serde_json)", |b| {
+        b.iter(|| serde_json::to_string(black_box(&chart)))
+    });
+    c.bench_function("serialise chart JSON (Chart::to_json, as served)", |b| {
+        b.iter(|| black_box(&chart).to_json())
     });
     c.bench_function("render SVG wheel", |b| {
         b.iter(|| render(black_box(&chart), black_box(&options)))
