@@ -146,17 +146,7 @@ pub fn canonical_hash(input: &ChartInput) -> Result<String, AstroError> {
         field: None,
         message: e.to_string(),
     })?;
-    Ok(hex(&Sha256::digest(bytes)))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0xF)] as char);
-    }
-    out
+    Ok(orrery::ids::hex(&Sha256::digest(bytes)))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compute::{ComputedChart, document};
 use crate::plain;
-use crate::request::{ChartRequest, hex};
+use crate::request::ChartRequest;
 
 const ID_PREFIX: &str = "chart";
 
@@ -112,7 +112,7 @@ fn request_hash(request: &ChartRequest) -> String {
     hasher.update(request.input_hash.as_bytes());
     hasher.update([0]);
     hasher.update(request.name.as_deref().unwrap_or("").as_bytes());
-    hex(&hasher.finalize())
+    ids::hex(&hasher.finalize())
 }
 
 /// Saves a computed chart under the account. With an `Idempotency-Key`, a retry returns the

@@ -150,7 +150,7 @@ impl KeyHasher {
     }
 
     pub fn hash(&self, key: &str) -> String {
-        hex(&self.mac(key).finalize().into_bytes())
+        crate::ids::hex(&self.mac(key).finalize().into_bytes())
     }
 
     /// Whether `key` hashes to `stored_hash`, in constant time.
@@ -160,10 +160,6 @@ impl KeyHasher {
             None => false,
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -55,11 +55,7 @@ pub struct DeliveryMessage {
 /// A stable id per (event, endpoint): a re-run fan-out produces the same `webhook-id`.
 pub fn webhook_id(event_id: &str, endpoint_id: &str) -> String {
     let digest = Sha256::digest(format!("{event_id}/{endpoint_id}"));
-    let mut id = String::from("msg_");
-    for byte in &digest[..13] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("msg_{}", crate::ids::hex(&digest[..13]))
 }
 
 /// The Standard Webhooks body of an event.
