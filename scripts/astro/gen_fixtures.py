@@ -4,6 +4,7 @@
 Oracles (run here only; nothing of them ships):
   * skyfield + JPL DE422 (the PyPI package, read through jplephem) for the
     apparent positions of the ten bodies;
+  * ERFA (pyerfa, BSD) for Greenwich apparent sidereal time (IAU 2006/2000A);
   * pyswisseph (AGPL: imported by this script only) for houses, angles,
     lunar nodes, mean Lilith and ayanamsas; its true node reads DE422 converted to a
     JPL binary file by make_jpl_eph.py (a temporary 37 MB file), so it uses the same
@@ -146,6 +147,23 @@ def house_fixtures(rng):
     return rows
 
 
+def sidereal_fixtures(rng, ts):
+    """Greenwich apparent sidereal time from two oracles: ERFA's gst06a (IAU 2006/2000A, the
+    IERS standard) and Swiss Ephemeris' swe.sidtime, which switches to its own long-term model
+    before 1850 and after 2050. The engine is held to ERFA over the whole range; the SE column
+    shows where, and by how much, SE's houses-from-UT depart from the standard."""
+    import erfa
+    import swisseph as swe
+
+    rows = ["jd_ut,jd_tt,gast_erfa_deg,gast_se_deg"]
+    for _ in range(N_HOUSE_INSTANTS):
+        jd_ut = rng.uniform(START_JD + 0.01, END_JD - 0.01)
+        jd_tt = ts.ut1_jd(jd_ut).tt  # skyfield's ΔT, the engine's model
+        gast = math.degrees(erfa.gst06a(jd_ut, 0.0, jd_tt, 0.0))
+        rows.append("%.9f,%.9f,%.12f,%.12f" % (jd_ut, jd_tt, gast, swe.sidtime(jd_ut) * 15.0))
+    return rows
+
+
 AYANAMSAS = {
     "lahiri": "SIDM_LAHIRI", "fagan_bradley": "SIDM_FAGAN_BRADLEY",
     "krishnamurti": "SIDM_KRISHNAMURTI", "raman": "SIDM_RAMAN",
@@ -214,7 +232,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     for index, (name, fn) in enumerate((("bodies.csv", lambda r: body_fixtures(r, ts)),
                      ("houses.csv", house_fixtures),
-                     ("points.csv", point_fixtures))):
+                     ("points.csv", point_fixtures),
+                     ("sidereal.csv", lambda r: sidereal_fixtures(r, ts)))):
         if args.only and name != args.only:
             continue
         rows = fn(random.Random(SEED + index))
