@@ -2,8 +2,10 @@
 """Time one chart in pyswisseph and kerykeion on this machine and compare with
 the Rust engine's criterion median (read from target/criterion or passed in).
 
-    CARGO_TARGET_DIR=/work/astro-target cargo bench --bench chart   # in shared/astro
     /work/astro-venv/bin/python scripts/astro/compare_speed.py
+
+runs `cargo bench -p orrery-astro --bench chart` first (skip with --no-bench to reuse the last
+criterion result), then times the Python libraries, so all figures come from one run.
 
 pyswisseph: 10 bodies (calc_ut with speed) + mean node + true node + mean apogee
 + Placidus houses, Moshier ephemeris (no data files), same instant and site as
@@ -16,6 +18,7 @@ import glob
 import json
 import os
 import statistics
+import subprocess
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,9 +88,14 @@ def rust_median_us(target_dir):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", "/work/astro-target"))
+    repo = os.path.normpath(os.path.join(HERE, "..", ".."))
+    ap.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(repo, "target")))
     ap.add_argument("--rust-us", type=float, help="override the Rust median (µs)")
+    ap.add_argument("--no-bench", action="store_true", help="reuse the last criterion result")
     args = ap.parse_args()
+    if not (args.no_bench or args.rust_us):
+        subprocess.run(["cargo", "bench", "-p", "orrery-astro", "--bench", "chart", "--", "full_chart_placidus$"],
+                       cwd=repo, check=True, stdout=subprocess.DEVNULL)
     rust = args.rust_us or rust_median_us(args.target_dir)
     rows = [("pyswisseph 2.10 (10 bodies + nodes + Lilith + Placidus)", median_per_call(swisseph_chart())),
             ("kerykeion 5 (natal subject + aspects, offline)", median_per_call(kerykeion_chart(), repeat=5))]
