@@ -59,7 +59,7 @@ WARMUP=$(wrk -t$THREADS -c$CONNECTIONS -d3s -s scripts/bench/charts.lua "http://
 HEALTH=$(wrk -t$THREADS -c$CONNECTIONS -d"$DURATION" -s scripts/bench/health.lua "http://127.0.0.1:$PORT/health")
 row "GET /health (no auth, no IO)" "$HEALTH"
 UNIQUE=$(ORRERY_BENCH_MODE=unique wrk -t$THREADS -c$CONNECTIONS -d"$DURATION" -s scripts/bench/charts.lua "http://127.0.0.1:$PORT")
-row "POST /v1/charts, every chart new (auth + quota write + compute + JSON + event)" "$UNIQUE"
+row "POST /v1/charts, every chart new (auth + quota write + compute + JSON)" "$UNIQUE"
 SAME=$(ORRERY_BENCH_MODE=same wrk -t$THREADS -c$CONNECTIONS -d"$DURATION" -s scripts/bench/charts.lua "http://127.0.0.1:$PORT")
 row "POST /v1/charts, one chart repeated (cache hits)" "$SAME"
 
