@@ -210,10 +210,11 @@ impl SharedCache for RedisCache {
     }
 }
 
-/// What L1 holds: the serialized value and its time to live.
+/// What L1 holds: the value's JSON text and its time to live. Text, not bytes: every entry is
+/// JSON written by serde_json or read back through it, so a hit needs no UTF-8 check.
 #[derive(Clone)]
 struct Entry {
-    bytes: Arc<[u8]>,
+    json: Arc<str>,
     ttl: Duration,
 }
 
@@ -333,7 +334,7 @@ impl TwoLevelCache {
         let l1 = moka::future::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(move |key: &String, entry: &Entry| {
-                let bytes = (key.len() + entry.bytes.len()) as u64;
+                let bytes = (key.len() + entry.json.len()) as u64;
                 u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
@@ -405,17 +406,17 @@ impl TwoLevelCache {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, namespace: &Namespace, key: &str) -> Option<T> {
-        let bytes = self.get_json(namespace, key).await?;
-        serde_json::from_slice(&bytes).ok()
+        let json = self.get_json(namespace, key).await?;
+        serde_json::from_str(&json).ok()
     }
 
     /// An entry's JSON text exactly as stored, without deserialising it: for values that are
     /// served verbatim (a cached chart is ~14 KB that would otherwise be parsed on every hit).
-    pub async fn get_json(&self, namespace: &Namespace, key: &str) -> Option<Arc<[u8]>> {
+    pub async fn get_json(&self, namespace: &Namespace, key: &str) -> Option<Arc<str>> {
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
         if let Some(entry) = self.l1.get(&full).await {
             self.l1_counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Some(entry.bytes);
+            return Some(entry.json);
         }
         self.l1_counters.misses.fetch_add(1, Ordering::Relaxed);
         let l2 = self.l2.as_ref()?;
@@ -423,7 +424,7 @@ impl TwoLevelCache {
             Ok(Some(bytes)) => {
                 self.l2_counters.hits.fetch_add(1, Ordering::Relaxed);
                 let stored: Stored = serde_json::from_slice(&bytes).ok()?;
-                let value: Arc<[u8]> = Arc::from(stored.value.get().as_bytes());
+                let value: Arc<str> = Arc::from(stored.value.get());
                 self.insert_l1(
                     namespace,
                     full.clone(),
@@ -448,18 +449,12 @@ impl TwoLevelCache {
         }
     }
 
-    async fn insert_l1(
-        &self,
-        namespace: &Namespace,
-        full: String,
-        bytes: Arc<[u8]>,
-        ttl: Duration,
-    ) {
+    async fn insert_l1(&self, namespace: &Namespace, full: String, json: Arc<str>, ttl: Duration) {
         self.l1
             .insert(
                 full,
                 Entry {
-                    bytes,
+                    json,
                     ttl: self.l1_ttl(namespace, ttl),
                 },
             )
@@ -520,8 +515,7 @@ impl TwoLevelCache {
                 tracing::warn!(error = %err, "shared cache write failed");
             }
         }
-        self.insert_l1(namespace, full, Arc::<[u8]>::from(json), ttl)
-            .await;
+        self.insert_l1(namespace, full, json, ttl).await;
     }
 
     /// Removes one key from both levels (other containers' L1 copies age out within the bound).
@@ -592,13 +586,8 @@ impl TwoLevelCache {
                 && let Ok(stored) = serde_json::from_slice::<Stored>(&bytes)
             {
                 let ttl = Duration::from_millis(stored.ttl_ms);
-                self.insert_l1(
-                    &namespace,
-                    full,
-                    Arc::from(stored.value.get().as_bytes()),
-                    ttl,
-                )
-                .await;
+                self.insert_l1(&namespace, full, Arc::from(stored.value.get()), ttl)
+                    .await;
                 warmed += 1;
             }
         }

@@ -201,7 +201,7 @@ async fn create(
     leading.insert("input_hash".into(), computed.input_hash.clone().into());
     present(
         StatusCode::OK,
-        computed.json()?,
+        computed.json(),
         || computed.chart().map(|c| c.into_owned()),
         leading,
         request.name.as_deref(),

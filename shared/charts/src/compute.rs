@@ -19,7 +19,7 @@ use crate::request::{ChartRequest, field_error};
 pub struct ComputedChart {
     pub input_hash: String,
     /// The chart's JSON text (always a JSON object), served verbatim; shared with the cache.
-    json: Arc<[u8]>,
+    json: Arc<str>,
     /// Whether the result came from the cache.
     pub cached: bool,
     chart: Option<Chart>,
@@ -27,15 +27,15 @@ pub struct ComputedChart {
 
 impl ComputedChart {
     /// The chart's JSON text.
-    pub fn json(&self) -> Result<&str, ApiError> {
-        std::str::from_utf8(&self.json).map_err(ApiError::internal)
+    pub fn json(&self) -> &str {
+        &self.json
     }
 
     /// The typed chart (parsed from the cached JSON if it was a cache hit).
     pub fn chart(&self) -> Result<Cow<'_, Chart>, ApiError> {
         match &self.chart {
             Some(chart) => Ok(Cow::Borrowed(chart)),
-            None => serde_json::from_slice(&self.json)
+            None => serde_json::from_str(&self.json)
                 .map(Cow::Owned)
                 .map_err(ApiError::internal),
         }
@@ -73,7 +73,7 @@ pub async fn compute(
         .await;
     Ok(ComputedChart {
         input_hash: request.input_hash.clone(),
-        json: Arc::from(json),
+        json,
         cached: false,
         chart: Some(chart),
     })
@@ -177,7 +177,7 @@ mod tests {
         .unwrap();
         let second = compute(&app, &respelled, "").await.unwrap();
         assert!(second.cached);
-        assert_eq!(first.json().unwrap(), second.json().unwrap());
+        assert_eq!(first.json(), second.json());
         assert_eq!(first.chart().unwrap(), second.chart().unwrap());
     }
 

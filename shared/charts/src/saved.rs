@@ -153,7 +153,7 @@ pub async fn save(
         created_at,
         input: request.input.clone(),
         input_hash: computed.input_hash.clone(),
-        chart_json: computed.json()?.to_owned(),
+        chart_json: computed.json().to_owned(),
     };
     let mut writes = vec![
         WriteOp::Put {
