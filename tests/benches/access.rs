@@ -25,11 +25,8 @@ const CONCURRENCY: usize = 32;
 const CONCURRENT_TOTAL: usize = 8000;
 
 fn config() -> Config {
-    let mut plan: serde_json::Value =
-        serde_json::from_str(include_str!("../../shared/data/tiers.json")).unwrap();
-    plan["unlimited"]["management"] = serde_json::json!(100_000_000);
     Config {
-        tiers: orrery::access::tiers::TierLimits::parse(&plan.to_string()).unwrap(),
+        tiers: orrery_tests::tiers_with(&[("unlimited", "management", 100_000_000)]),
         ..Config::default()
     }
 }

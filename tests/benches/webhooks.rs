@@ -28,11 +28,8 @@ const DELIVERIES: usize = 3000;
 const END_TO_END: usize = 300;
 
 fn config() -> Config {
-    let mut plan: serde_json::Value =
-        serde_json::from_str(include_str!("../../shared/data/tiers.json")).unwrap();
-    plan["unlimited"]["charts"] = serde_json::json!(100_000_000);
     Config {
-        tiers: orrery::access::tiers::TierLimits::parse(&plan.to_string()).unwrap(),
+        tiers: orrery_tests::tiers_with(&[("unlimited", "charts", 100_000_000)]),
         webhook_urls: UrlPolicy {
             allow_http: true,
             allowlist: vec!["127.0.0.0/8".parse().unwrap()],

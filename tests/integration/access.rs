@@ -488,10 +488,7 @@ async fn metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing(back
 
 /// A tier file where management allows 20 a day on the free tier.
 fn tight_tiers() -> orrery::access::tiers::TierLimits {
-    let mut plan: Value =
-        serde_json::from_str(include_str!("../../shared/data/tiers.json")).unwrap();
-    plan["free"]["management"] = json!(20);
-    orrery::access::tiers::TierLimits::parse(&plan.to_string()).unwrap()
+    orrery_tests::tiers_with(&[("free", "management", 20)])
 }
 
 async fn fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty(backend: TestBackend) {

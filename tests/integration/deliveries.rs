@@ -175,6 +175,21 @@ on_both_backends!(
     endpoints_failing_for_five_days_are_disabled,
 );
 
+/// `POST /v1/webhooks/{id}/test`: the attempt's report.
+async fn send_test(server: &TestApp, key: &str, endpoint_id: &str) -> Value {
+    server
+        .send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{endpoint_id}/test"),
+            key,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn register(server: &TestApp, key: &str, body: Value) -> Value {
     let (status, endpoint) = server.post_json("/v1/webhooks", key, body).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -464,17 +479,7 @@ async fn slow_receivers_time_out_and_redirects_are_not_followed(backend: TestBac
     let (_, key) = create_account(&server, "basic").await;
     let endpoint = register(&server, &key, json!({"url": url})).await;
     let started = std::time::Instant::now();
-    let result: Value = server
-        .send_as(
-            Method::POST,
-            &format!("/v1/webhooks/{}/test", endpoint["id"].as_str().unwrap()),
-            &key,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let result = send_test(&server, &key, endpoint["id"].as_str().unwrap()).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     assert_eq!(result["success"], false);
     assert_eq!(result["error"], "timeout");
@@ -485,17 +490,7 @@ async fn slow_receivers_time_out_and_redirects_are_not_followed(backend: TestBac
     *receiver.answer.lock().unwrap() = (307, String::new());
     *receiver.location.lock().unwrap() = Some(url.replace("/hook", "/elsewhere"));
     let before = receiver.received.lock().unwrap().len();
-    let result: Value = server
-        .send_as(
-            Method::POST,
-            &format!("/v1/webhooks/{}/test", endpoint["id"].as_str().unwrap()),
-            &key,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let result = send_test(&server, &key, endpoint["id"].as_str().unwrap()).await;
     assert_eq!(result["status"], 307);
     assert_eq!(result["success"], false);
     assert_eq!(receiver.received.lock().unwrap().len(), before + 1);
@@ -727,12 +722,7 @@ async fn test_deliveries_are_signed_for_the_reference_verifier(kind: Backend) {
 
     // A failing receiver: its status and the first kilobyte of its answer are reported.
     *receiver.answer.lock().unwrap() = (500, "x".repeat(5000));
-    let result: Value = server
-        .send_as(Method::POST, &format!("/v1/webhooks/{id}/test"), &key, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let result = send_test(&server, &key, id).await;
     assert_eq!(result["success"], false);
     assert_eq!(result["status"], 500);
     assert_eq!(result["response_snippet"].as_str().unwrap().len(), 1024);
@@ -755,17 +745,7 @@ async fn test_deliveries_are_signed_for_the_reference_verifier(kind: Backend) {
         .json()
         .await
         .unwrap();
-    let result: Value = server
-        .send_as(
-            Method::POST,
-            &format!("/v1/webhooks/{}/test", dead["id"].as_str().unwrap()),
-            &key,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let result = send_test(&server, &key, dead["id"].as_str().unwrap()).await;
     assert_eq!(result["success"], false);
     assert_eq!(result["status"], Value::Null);
     assert_eq!(result["error"], "connect");

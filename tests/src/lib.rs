@@ -132,6 +132,16 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
     }
 }
 
+/// The shipped tier plan with some limits changed: `(tier, class, limit)` each.
+pub fn tiers_with(limits: &[(&str, &str, u64)]) -> orrery::access::tiers::TierLimits {
+    let mut plan: serde_json::Value =
+        serde_json::from_str(include_str!("../../shared/data/tiers.json")).expect("tiers.json");
+    for (tier, class, limit) in limits {
+        plan[*tier][*class] = serde_json::json!(limit);
+    }
+    orrery::access::tiers::TierLimits::parse(&plan.to_string()).expect("a valid tier plan")
+}
+
 /// An embedded app over a file-backed database the caller controls (crash tests reopen it).
 pub fn embedded_at(dir: &std::path::Path) -> App {
     let db = EmbeddedDb::open(&dir.join("orrery.redb")).expect("open embedded db");
