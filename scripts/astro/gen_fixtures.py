@@ -11,7 +11,9 @@ Oracles (run here only; nothing of them ships):
     Moon as the engine.
 
 Outputs CSV files under shared/astro/tests/fixtures/ (see the header line of
-each). Run: /work/astro-venv/bin/python scripts/astro/gen_fixtures.py [--only points.csv]
+each). utc_bodies.csv starts from UTC instants of 2030-2200, after the leap-second table's
+last entry, so it pins skyfield's (IERS/SOFA) convention there: TT = UTC + 32.184 s + 37 s,
+UT1 = TT - Delta T. Run: .venv-astro/bin/python scripts/astro/gen_fixtures.py [--only points.csv]
 """
 import math
 import os
@@ -26,6 +28,9 @@ END_JD = 2524593.0  # just before 2200-01-01
 SEED = 20261128
 N_INSTANTS = 600
 N_HOUSE_INSTANTS = 400
+N_UTC_INSTANTS = 200
+UTC_START = (2030, 1, 1)  # utc_bodies.csv: UTC instants in [2030-01-01, 2200-01-01)
+UTC_END = (2200, 1, 1)
 
 BODY_CODES = {
     "sun": 10, "moon": 301, "mercury": 199, "venus": 299, "mars": 4,
@@ -94,6 +99,45 @@ def body_fixtures(rng, ts):
             speed = math.degrees((lons[2] - lons[0]) / (2 * h))
             rows.append("%.9f,%s,%.12f,%.12f,%.15f,%.12f,%.12f,%.9f" % (
                 jd, name, lon.degrees[1], lat.degrees[1], dist.au[1],
+                ra._degrees[1], dec.degrees[1], speed))
+    return rows
+
+
+def utc_body_fixtures(rng, ts):
+    """Bodies at UTC instants of 2030-2200, with skyfield's TT and UT1 and ERFA's GAST at them.
+
+    skyfield keeps the last TAI-UTC (37 s) after its leap-second table and takes UT1 from its
+    Delta T model, as IERS and SOFA do; the engine's bodies (TT), UT1 and sidereal time must
+    follow. Instants are whole milliseconds so the UTC text is exact."""
+    import datetime
+
+    import erfa
+    from skyfield.framelib import ecliptic_frame
+
+    bodies = build_skyfield_ephemeris()
+    earth = bodies[399]
+    first = datetime.datetime(*UTC_START)
+    span_ms = int((datetime.datetime(*UTC_END) - first).total_seconds() * 1000)
+    fixed = [datetime.datetime(2030, 1, 1), datetime.datetime(2049, 6, 15, 12),
+             datetime.datetime(2199, 12, 31, 23, 59, 59)]
+    instants = fixed + [first + datetime.timedelta(milliseconds=rng.randrange(span_ms))
+                        for _ in range(N_UTC_INSTANTS - len(fixed))]
+    rows = ["utc,jd_tt,jd_ut1,gast_erfa_deg,body,longitude,latitude,distance_au,ra,dec,speed"]
+    h = 0.005  # days, for the central-difference speed
+    for when in instants:
+        t = ts.utc(when.year, when.month, when.day, when.hour, when.minute,
+                   when.second + when.microsecond * 1e-6)
+        tt3 = ts.tt_jd(np.full(3, t.whole), t.tt_fraction + np.array([-h, 0.0, h]))
+        gast = math.degrees(erfa.gst06a(t.whole, t.ut1_fraction, t.whole, t.tt_fraction))
+        utc = when.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (when.microsecond // 1000)
+        for name, code in BODY_CODES.items():
+            app = earth.at(tt3).observe(bodies[code]).apparent()
+            lat, lon, dist = app.frame_latlon(ecliptic_frame)
+            ra, dec, _ = app.radec(epoch="date")
+            lons = np.unwrap(lon.radians)
+            speed = math.degrees((lons[2] - lons[0]) / (2 * h))
+            rows.append("%s,%.10f,%.10f,%.12f,%s,%.12f,%.12f,%.15f,%.12f,%.12f,%.9f" % (
+                utc, t.tt, t.ut1, gast, name, lon.degrees[1], lat.degrees[1], dist.au[1],
                 ra._degrees[1], dec.degrees[1], speed))
     return rows
 
@@ -233,7 +277,8 @@ def main():
     for index, (name, fn) in enumerate((("bodies.csv", lambda r: body_fixtures(r, ts)),
                      ("houses.csv", house_fixtures),
                      ("points.csv", point_fixtures),
-                     ("sidereal.csv", lambda r: sidereal_fixtures(r, ts)))):
+                     ("sidereal.csv", lambda r: sidereal_fixtures(r, ts)),
+                     ("utc_bodies.csv", lambda r: utc_body_fixtures(r, ts)))):
         if args.only and name != args.only:
             continue
         rows = fn(random.Random(SEED + index))

@@ -9,7 +9,7 @@ header record, a constants record and one record per 32-day span holding
 DE405's record layout (1018 doubles). Swiss Ephemeris 2.10 accepts only DE numbers it
 knows the record size of, so the header says DE405 unless --denum is given.
 
-    /work/astro-venv/bin/python scripts/astro/make_jpl_eph.py --out /tmp/jpl/de422_1800_2200.eph
+    .venv-astro/bin/python scripts/astro/make_jpl_eph.py --out /tmp/jpl/de422_1800_2200.eph
 """
 import argparse
 import math

@@ -17,7 +17,10 @@ use crate::time::{DstChoice, TimeScales, UtcInstant, resolve_civil_time};
 use crate::zodiac::{Ayanamsa, Element, Modality, Sign, Zodiac, ZodiacKind};
 
 pub const ENGINE_VERSION: &str = concat!("orrery-astro ", env!("CARGO_PKG_VERSION"));
-pub const DATA_VERSION: &str = "DE422 1800-2200 q1; delta_t skyfield-1.55 monthly";
+/// Part of every cached chart's key: a change of data or time-scale model here makes every
+/// older cached result unreachable. (`tt-utc iers`: after the last leap second TT = UTC +
+/// 32.184 s + the last TAI−UTC, as IERS and SOFA take it.)
+pub const DATA_VERSION: &str = "DE422 1800-2200 q1; delta_t skyfield-1.55 monthly; tt-utc iers";
 
 /// Chart request, deserialisable from snake_case JSON (unknown fields rejected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

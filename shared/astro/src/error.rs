@@ -64,14 +64,13 @@ pub enum AstroError {
     )]
     UnknownHouseSystem { given: String },
 
-    #[error(
-        "the {system} house system is undefined at latitude {latitude}° (limit ±{limit:.4}° at this date, \
-         where the ecliptic can be circumpolar); use porphyry, equal, whole_sign, campanus, regiomontanus or morinus"
-    )]
+    #[error("{}", polar_message(system, *latitude, *limit, *date_dependent))]
     PolarHouses {
         system: &'static str,
         latitude: f64,
         limit: f64,
+        /// Placidus' and Koch's limit moves with the obliquity; the pole's limit is fixed.
+        date_dependent: bool,
     },
 
     #[error("unknown zodiac {given:?}; accepted: tropical, sidereal")]
@@ -137,4 +136,35 @@ impl AstroError {
             InvalidRequest { field, .. } => *field,
         }
     }
+}
+
+/// Why a house system fails near a pole, and only the systems that do work there.
+fn polar_message(system: &str, latitude: f64, limit: f64, date_dependent: bool) -> String {
+    let (why, alternatives): (&str, &[&str]) = if date_dependent {
+        (
+            "at this date, where the ecliptic can be circumpolar",
+            &[
+                "porphyry",
+                "equal",
+                "whole_sign",
+                "campanus",
+                "regiomontanus",
+                "morinus",
+            ],
+        )
+    } else {
+        (
+            "a fixed limit: the horizon is undefined at the pole",
+            &["morinus"],
+        )
+    };
+    let alternatives: Vec<&str> = alternatives
+        .iter()
+        .copied()
+        .filter(|name| *name != system)
+        .collect();
+    format!(
+        "the {system} house system is undefined at latitude {latitude}° (limit ±{limit:.4}°, {why}); use {}",
+        alternatives.join(", ")
+    )
 }

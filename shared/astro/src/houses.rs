@@ -329,6 +329,7 @@ fn cusps_of_sky(
             system: system.as_str(),
             latitude,
             limit: 89.999,
+            date_dependent: false,
         });
     }
     let mut cusps = [0.0; 12];
@@ -410,6 +411,7 @@ fn cusps_of_sky(
                     system: "koch",
                     latitude,
                     limit,
+                    date_dependent: true,
                 })?;
             let asc_at = |offset: f64| {
                 Sky::new(normalize_degrees(armc + offset.to_degrees()), eps, latitude).asc()
@@ -429,6 +431,7 @@ fn cusps_of_sky(
                     system: "placidus",
                     latitude,
                     limit,
+                    date_dependent: true,
                 });
             }
             let solve = |fraction: f64, above: bool| -> Result<f64, AstroError> {
@@ -479,6 +482,7 @@ fn placidus_fixed_point(
         system: "placidus",
         latitude,
         limit,
+        date_dependent: true,
     };
     // Each cusp is the fixed point of λ ↦ the longitude at the RA where λ's own
     // semi-arc fraction puts it.
@@ -544,6 +548,26 @@ pub fn houses(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn polar_refusals_recommend_only_systems_that_work_there() {
+        let at_pole = cusps_from_armc(HouseSystem::Equal, 10.0, 23.44, 90.0)
+            .unwrap_err()
+            .to_string();
+        assert!(at_pole.ends_with("use morinus"), "{at_pole}");
+        assert!(
+            at_pole.contains("fixed limit") && !at_pole.contains("at this date"),
+            "{at_pole}"
+        );
+        let placidus = cusps_from_armc(HouseSystem::Placidus, 10.0, 23.44, 70.0)
+            .unwrap_err()
+            .to_string();
+        assert!(placidus.contains("at this date"), "{placidus}");
+        assert!(
+            placidus.contains("use porphyry, equal,") && !placidus.contains("placidus, "),
+            "{placidus}"
+        );
+    }
 
     #[test]
     fn placidus_and_koch_refuse_polar_latitudes() {

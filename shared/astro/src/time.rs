@@ -1,9 +1,10 @@
 //! Civil time → UTC → TT/UT1/TDB.
 //!
-//! * 1972-01-01 ≤ UTC < [`LEAP_TABLE_VALID_UNTIL`]: TT = UTC + (TAI−UTC) + 32.184 s from
-//!   the leap-second table; UT1 = TT − ΔT(model).
-//! * Outside that window civil time is taken as UT1 (UTC did not exist or
-//!   future leap seconds are unknown) and TT = UT1 + ΔT(model).
+//! * UTC ≥ 1972-01-01: TT = UTC + (TAI−UTC) + 32.184 s from the leap-second table, and
+//!   after its last entry (2017-01-01) with that entry's 37 s held, as IERS, SOFA/ERFA,
+//!   skyfield and Swiss Ephemeris do; UT1 = TT − ΔT(model). Sidereal time and houses turn
+//!   with that UT1.
+//! * Before 1972 UTC did not exist: civil time is taken as UT1 and TT = UT1 + ΔT(model).
 //!
 //! ΔT comes from `data/delta_t.txt` (see docs/astro.md for its sources).
 
@@ -57,8 +58,9 @@ const LEAP_SECONDS: [(i32, u32, f64); 28] = [
     (2017, 1, 37.0),
 ];
 
-/// IERS Bulletin C has announced no leap second after 2016-12-31 up to this
-/// date; past it, civil time is treated as UT1 with the ΔT model.
+/// IERS Bulletin C has announced no leap second after 2016-12-31 up to this date. The
+/// last TAI−UTC is held after it too (the standard convention, not a prediction), so a leap
+/// second announced later would move TT of later UTC instants by 1 s.
 pub const LEAP_TABLE_VALID_UNTIL: (i32, u32, u32) = (2026, 7, 1);
 
 /// How to resolve a local time that occurs twice (DST overlap) or never (DST gap).
@@ -199,12 +201,12 @@ pub fn delta_t_seconds(jd: f64) -> f64 {
     table.values[index] + (table.values[index + 1] - table.values[index]) * fraction
 }
 
-/// TAI−UTC on the given UTC date, if the leap-second table governs it.
+/// TAI−UTC on the given UTC date; None before 1972, when UTC as defined now did not exist.
+/// After the table's last entry that entry's value holds (IERS/SOFA convention).
 fn tai_minus_utc(day: NaiveDate) -> Option<f64> {
     // Compare (year, month) pairs: every table entry starts on the 1st of a month.
-    let (year, month, _) = LEAP_TABLE_VALID_UNTIL;
     let at = (chrono::Datelike::year(&day), chrono::Datelike::month(&day));
-    if at < (1972, 1) || at >= (year, month) {
+    if at < (1972, 1) {
         return None;
     }
     LEAP_SECONDS
@@ -445,16 +447,15 @@ pub fn resolve_civil_time(
 ) -> Result<UtcInstant, AstroError> {
     let parsed = parse_datetime(datetime)?;
     let explicit_offset = match (parsed.offset_seconds, timezone, utc_offset) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return Err(AstroError::ConflictingTimezone {
-                message: "`datetime` already carries an offset; omit `timezone` and `utc_offset`"
-                    .into(),
-            });
-        }
-        (None, Some(_), Some(_)) => {
+        (_, Some(_), Some(_)) => {
             return Err(AstroError::ConflictingTimezone {
                 message: "pass either `timezone` or `utc_offset`, not both".into(),
             });
+        }
+        // An instant with an offset may also name a zone or offset, if they agree on it.
+        (Some(o), Some(_), None) | (Some(o), None, Some(_)) => {
+            check_offset_agrees(o, parsed.local, timezone, utc_offset)?;
+            Some(o)
         }
         (Some(o), None, None) => Some(o),
         (None, None, Some(text)) => {
@@ -497,6 +498,49 @@ pub fn resolve_civil_time(
         });
     }
     Ok(instant)
+}
+
+/// Refuses a `timezone` or `utc_offset` whose offset at the instant differs from the one the
+/// `datetime` carries (e.g. "…Z" with "Europe/Paris"); an agreeing one is redundant and fine.
+fn check_offset_agrees(
+    carried: i32,
+    local: NaiveDateTime,
+    timezone: Option<&str>,
+    utc_offset: Option<&str>,
+) -> Result<(), AstroError> {
+    let utc = local - chrono::Duration::seconds(i64::from(carried));
+    let (named, other) = match (timezone, utc_offset) {
+        (Some(name), _) => {
+            let tz: Tz = name.parse().map_err(|_| AstroError::UnknownTimezone {
+                given: name.to_string(),
+            })?;
+            let offset = tz.offset_from_utc_datetime(&utc).fix().local_minus_utc();
+            (format!("timezone {name:?}"), offset)
+        }
+        (None, Some(text)) => {
+            let offset = parse_utc_offset(text).ok_or_else(|| AstroError::InvalidUtcOffset {
+                given: text.to_string(),
+            })?;
+            (format!("utc_offset {text:?}"), offset)
+        }
+        (None, None) => return Ok(()),
+    };
+    if other == carried {
+        return Ok(());
+    }
+    Err(AstroError::ConflictingTimezone {
+        message: format!(
+            "`datetime` carries the offset {}, but {named} is at {} then; omit one or make them agree",
+            offset_text(carried),
+            offset_text(other)
+        ),
+    })
+}
+
+fn offset_text(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 fn local_to_utc(
@@ -656,6 +700,32 @@ mod tests {
             resolve("1990-05-17T14:30Z", Some("Europe/Paris"), None, None),
             Err(AstroError::ConflictingTimezone { .. })
         ));
+        // A zone or offset that agrees with the instant's own offset is redundant, not a conflict.
+        for (datetime, zone, offset) in [
+            ("1990-05-17T14:30Z", Some("UTC"), None),
+            ("1990-05-17T16:30+02:00", Some("Europe/Paris"), None),
+            ("1990-05-17T14:30Z", None, Some("+00:00")),
+            ("1990-05-17T16:30+02:00", None, Some("+02:00")),
+        ] {
+            assert_eq!(
+                resolve(datetime, zone, offset, None).unwrap(),
+                "1990-05-17T14:30:00Z",
+                "{datetime} {zone:?} {offset:?}"
+            );
+        }
+        let Err(AstroError::ConflictingTimezone { message }) =
+            resolve("1990-01-17T16:30+02:00", Some("Europe/Paris"), None, None)
+        else {
+            panic!("winter Paris is +01:00")
+        };
+        assert!(
+            message.contains("+02:00") && message.contains("+01:00"),
+            "{message}"
+        );
+        assert!(matches!(
+            resolve("1990-05-17T14:30Z", None, Some("+01:00"), None),
+            Err(AstroError::ConflictingTimezone { .. })
+        ));
         assert!(matches!(
             resolve("1990-05-17T14:30", Some("Mars/Olympus"), None, None),
             Err(AstroError::UnknownTimezone { .. })
@@ -707,28 +777,59 @@ mod tests {
     }
 
     #[test]
-    fn delta_t_model_is_continuous_at_table_edges() {
-        // At 1972-01-01 and at the end of the leap-second table, the two rules agree to < 0.2 s.
-        for (y, m) in [(1972, 1), LEAP_TABLE_VALID_UNTIL_YM] {
-            let day = date((y, m, 1));
-            let inside = UtcInstant {
-                date: day,
-                second_of_day: 1.0,
-            }
-            .time_scales();
-            let prev = day.pred_opt().unwrap();
-            let outside = UtcInstant {
-                date: prev,
-                second_of_day: 86399.0,
-            }
-            .time_scales();
-            let gap = (inside.jd_tt - outside.jd_tt) * 86400.0 - 2.0;
-            assert!(gap.abs() < 0.2, "{y}-{m}: {gap}");
+    fn delta_t_model_is_continuous_at_1972() {
+        // Where UTC starts, civil-as-UT1 and the leap-second table agree to < 0.2 s.
+        let day = date((1972, 1, 1));
+        let inside = UtcInstant {
+            date: day,
+            second_of_day: 1.0,
         }
+        .time_scales();
+        let outside = UtcInstant {
+            date: day.pred_opt().unwrap(),
+            second_of_day: 86399.0,
+        }
+        .time_scales();
+        let gap = (inside.jd_tt - outside.jd_tt) * 86400.0 - 2.0;
+        assert!(gap.abs() < 0.2, "1972-01: {gap}");
     }
 
-    const LEAP_TABLE_VALID_UNTIL_YM: (i32, u32) =
-        (LEAP_TABLE_VALID_UNTIL.0, LEAP_TABLE_VALID_UNTIL.1);
+    #[test]
+    fn after_the_last_leap_second_tt_is_utc_plus_69_184_s() {
+        // IERS/SOFA/skyfield/SE convention: the last TAI−UTC (37 s) holds indefinitely and UT1
+        // follows from the ΔT model. (Until 2026-11 the engine switched to UTC-as-UT1 at
+        // LEAP_TABLE_VALID_UNTIL, which put TT 152 s off by 2200.)
+        for (text, utc_jd) in [
+            ("2017-01-01T00:00:00Z", 2457754.5),
+            ("2026-07-01T00:00:00Z", 2461222.5),
+            ("2049-06-15T12:00:00Z", 2469608.0),
+            ("2199-12-31T12:00:00Z", 2524593.0),
+        ] {
+            let t = resolve_civil_time(text, None, None, None)
+                .unwrap()
+                .time_scales();
+            let tt_minus_utc = (t.jd_tt - utc_jd) * SECONDS_PER_DAY;
+            assert!(
+                (tt_minus_utc - 69.184).abs() < 1e-4,
+                "{text}: {tt_minus_utc}"
+            );
+            let delta_t = (t.jd_tt - t.jd_ut) * SECONDS_PER_DAY;
+            assert!((delta_t - delta_t_seconds(t.jd_tt)).abs() < 1e-4, "{text}");
+        }
+        // No step where the leap table's confirmed span ends: TT advances 2 s in 2 s of UTC.
+        let day = date(LEAP_TABLE_VALID_UNTIL);
+        let before = UtcInstant {
+            date: day.pred_opt().unwrap(),
+            second_of_day: 86399.0,
+        };
+        let after = UtcInstant {
+            date: day,
+            second_of_day: 1.0,
+        };
+        let step = (after.time_scales().jd_tt - before.time_scales().jd_tt) * SECONDS_PER_DAY;
+        assert!((step - 2.0).abs() < 1e-4, "{step}");
+        assert!(!has_leap_second(date((2030, 12, 31))));
+    }
 
     #[test]
     fn plain_decimals_parse_like_str_parse() {
