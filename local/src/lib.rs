@@ -27,6 +27,58 @@ pub fn router(app: App) -> Router {
     orrery::http::platform_layers(routes(&app), app.config.max_body_bytes)
 }
 
+/// hyper's own limits on a request head, set far above the API's (`orrery::http::MAX_*`): a
+/// request over the API's limits gets its 414/431 problem from the platform layers instead of
+/// hyper's bare status line. (hyper still answers by itself past these, and for a request target
+/// over 64 KiB, which it never parses.)
+const HEAD_BUFFER_BYTES: usize = 1024 * 1024;
+const HEAD_FIELDS: usize = 1000;
+
+/// Serves `router` on `listener` (HTTP/1.1) until `shutdown` completes, then lets open requests
+/// finish (at most 10 s).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .max_buf_size(HEAD_BUFFER_BYTES)
+            .max_headers(HEAD_FIELDS)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(router.clone()),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("open connections did not finish within 10 s");
+    }
+}
+
 /// Starts one worker per queue consumer; they stop when `shutdown` turns true.
 pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![

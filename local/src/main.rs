@@ -50,12 +50,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %args.data_dir.display(), "orrery-local listening");
-    axum::serve(listener, orrery_local::router(app))
-        .with_graceful_shutdown(async {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
+    orrery_local::serve(listener, orrery_local::router(app), async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await;
     stop.send_replace(true);
     for worker in workers {
         worker.await.ok();

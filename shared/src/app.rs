@@ -5,13 +5,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::access::keys::KeyHasher;
+use crate::cache::board::StoreBoard;
 use crate::cache::{RedisCache, SharedCache, TwoLevelCache};
 use crate::config::{AwsResources, Config, ConfigError};
 use crate::embedded::{DeadLetterPolicy, EmbeddedDb, EmbeddedQueue, EmbeddedStore};
 use crate::events::EventPublisher;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{Queue, QueuePair};
-use crate::secrets::{AwsSecrets, CachedSecrets, FileSecrets, MemorySecrets, Secrets};
+use crate::secrets::{
+    AwsSecrets, CachedSecrets, FileSecrets, MemorySecrets, SecretString, Secrets,
+};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 
@@ -43,6 +46,7 @@ pub struct App {
     pub cache: Arc<TwoLevelCache>,
     /// Loaded on first use (one secret read per container), not at cold start.
     key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
+    cursor_seal: Arc<tokio::sync::OnceCell<crate::store::CursorSeal>>,
     /// Built on first use: only the webhook functions deliver.
     webhook_client: Arc<std::sync::OnceLock<crate::webhooks::client::DeliveryClient>>,
 }
@@ -53,7 +57,7 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("cannot open the data directory: {0}")]
     Storage(String),
-    #[error("cannot connect to the shared cache (ORRERY_REDIS_URL): {0}")]
+    #[error("the shared cache URL (ORRERY_REDIS_URL) is malformed: {0}")]
     Cache(String),
 }
 
@@ -69,29 +73,41 @@ impl App {
         Self {
             backend: store.backend(),
             events: EventPublisher::new(queues.events.main.clone()),
-            cache: Arc::new(TwoLevelCache::new(config.cache.clone(), None)),
+            cache: Arc::new(Self::cache_on(&config, &store, None)),
             config: Arc::new(config),
             store,
             queues,
             secrets: Arc::new(CachedSecrets::new(secrets, ttl)),
             embedded,
             key_hasher: Arc::default(),
+            cursor_seal: Arc::default(),
             webhook_client: Arc::default(),
         }
     }
 
+    /// The cache of a container on `store`: its generations on the store's board, so every
+    /// container of every function sees an invalidation within the sync interval.
+    fn cache_on(
+        config: &Config,
+        store: &Arc<dyn Store>,
+        l2: Option<Arc<dyn SharedCache>>,
+    ) -> TwoLevelCache {
+        TwoLevelCache::new(config.cache.clone(), l2)
+            .with_board(Arc::new(StoreBoard::new(store.clone())))
+    }
+
     /// Replaces the cache (to add a shared level); call before the app is cloned.
     pub fn with_shared_cache(mut self, l2: Option<Arc<dyn SharedCache>>) -> Self {
-        self.cache = Arc::new(TwoLevelCache::new(self.config.cache.clone(), l2));
+        self.cache = Arc::new(Self::cache_on(&self.config, &self.store, l2));
         self
     }
 
-    /// Connects the shared cache named by `ORRERY_REDIS_URL`, if any.
+    /// Attaches the shared cache named by `ORRERY_REDIS_URL`, if any. Only a malformed URL stops
+    /// startup: an unreachable server is a cache that misses until it answers.
     pub async fn connect_shared_cache(self) -> Result<Self, StartupError> {
         match self.config.redis_url.clone() {
             Some(url) => {
                 let l2 = RedisCache::connect(&url, "orrery/")
-                    .await
                     .map_err(|err| StartupError::Cache(err.to_string()))?;
                 Ok(self.with_shared_cache(Some(Arc::new(l2))))
             }
@@ -113,6 +129,18 @@ impl App {
         )
         .map_err(crate::ApiError::internal)?;
         Ok(self.webhook_client.get_or_init(|| client))
+    }
+
+    /// The seal of the API's pagination cursors, keyed from the pepper (one per container).
+    pub async fn cursor_seal(&self) -> Result<crate::store::CursorSeal, crate::ApiError> {
+        let seal = self
+            .cursor_seal
+            .get_or_try_init(|| async {
+                let pepper = self.secrets.get(&self.config.key_pepper_secret).await?;
+                Ok::<_, crate::ApiError>(crate::store::CursorSeal::new(pepper.expose().as_bytes()))
+            })
+            .await?;
+        Ok(seal.clone())
     }
 
     pub async fn key_hasher(&self) -> Result<KeyHasher, crate::ApiError> {
@@ -165,14 +193,38 @@ impl App {
     }
 
     /// The local runtime: one database file and a secrets folder under `data_dir`.
+    /// The embedded runtime on `data_dir`. A new (absent or empty) directory gets a database
+    /// and a key pepper; an existing one must hold both, intact: a zero-length database or a
+    /// missing or emptied pepper is damage (starting anyway would lose every account, or make
+    /// every key a 401), so startup stops with an error naming the file.
     pub fn embedded(config: Config, data_dir: &Path) -> Result<Self, StartupError> {
-        let db = EmbeddedDb::open(&data_dir.join("orrery.redb"))
-            .map_err(|err| StartupError::Storage(err.to_string()))?;
-        Ok(Self::embedded_with(
-            config,
-            db,
-            Arc::new(FileSecrets::new(data_dir.join("secrets"))),
-        ))
+        let database = data_dir.join("orrery.redb");
+        let secrets = FileSecrets::new(data_dir.join("secrets"));
+        let storage = |err: String| StartupError::Storage(err);
+        let pepper = secrets
+            .file_of(&config.key_pepper_secret)
+            .map_err(|err| storage(err.to_string()))?;
+        let is_new = match std::fs::read_dir(data_dir) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => true,
+            Err(err) => return Err(storage(format!("{}: {err}", data_dir.display()))),
+        };
+        if is_new {
+            secrets
+                .put_now(
+                    &config.key_pepper_secret,
+                    &SecretString::new(crate::access::keys::random_token("")),
+                )
+                .map_err(|err| storage(format!("{}: {err}", pepper.display())))?;
+        } else {
+            require_intact(&database, "the embedded database")?;
+            require_intact(
+                &pepper,
+                "the API key pepper (every stored key hash depends on it)",
+            )?;
+        }
+        let db = EmbeddedDb::open(&database).map_err(|err| storage(err.to_string()))?;
+        Ok(Self::embedded_with(config, db, Arc::new(secrets)))
     }
 
     /// Everything in memory: for unit and handler tests.
@@ -197,6 +249,23 @@ impl App {
             secrets,
             Some(db),
         )
+    }
+}
+
+/// A file an existing data directory must hold with content.
+fn require_intact(path: &Path, what: &str) -> Result<(), StartupError> {
+    let damage = |state: &str| {
+        StartupError::Storage(format!(
+            "{} ({what}) {state}, but the data directory is not new; refusing to start with lost \
+             state. Restore the file from a backup, or point --data-dir at an empty directory.",
+            path.display()
+        ))
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => Err(damage("is empty")),
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(damage("is missing")),
+        Err(err) => Err(StartupError::Storage(format!("{}: {err}", path.display()))),
     }
 }
 

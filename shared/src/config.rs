@@ -22,18 +22,24 @@ where
     T::Err: std::fmt::Display,
 {
     match std::env::var(variable) {
-        Ok(text) if !text.trim().is_empty() => {
-            text.trim().parse().map_err(|err: T::Err| ConfigError {
-                variable,
-                reason: format!("cannot parse {text:?}: {err}"),
-            })
-        }
+        Ok(text) if !text.trim().is_empty() => parse_value(variable, &text),
         Ok(_) | Err(std::env::VarError::NotPresent) => Ok(default),
         Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError {
             variable,
             reason: "is not valid UTF-8".into(),
         }),
     }
+}
+
+/// A variable's text as a `T`; the error names the variable and the value.
+fn parse_value<T: FromStr>(variable: &'static str, text: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.trim().parse().map_err(|err: T::Err| ConfigError {
+        variable,
+        reason: format!("cannot parse {text:?}: {err}"),
+    })
 }
 
 /// Reads a required variable.
@@ -124,6 +130,16 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let sync_ms = env_or(
+            "ORRERY_CACHE_SYNC_MS",
+            defaults.cache.sync_interval.as_millis() as u64,
+        )?;
+        if !(50..=5_000).contains(&sync_ms) {
+            return Err(ConfigError {
+                variable: "ORRERY_CACHE_SYNC_MS",
+                reason: format!("{sync_ms} is outside 50..=5000 (ms)"),
+            });
+        }
         Ok(Self {
             max_body_bytes,
             secret_cache_ttl: Duration::from_secs(env_or("ORRERY_SECRET_CACHE_SECONDS", 300u64)?),
@@ -134,6 +150,7 @@ impl Config {
                 max_bytes: env_or("ORRERY_CACHE_MAX_BYTES", defaults.cache.max_bytes)?.max(1024),
                 staleness: Duration::from_secs(staleness),
                 hot_set_size: defaults.cache.hot_set_size,
+                sync_interval: Duration::from_millis(sync_ms),
             },
             redis_url: std::env::var("ORRERY_REDIS_URL")
                 .ok()
@@ -213,5 +230,17 @@ mod tests {
         let missing = env_required("ORRERY_TEST_UNSET_VARIABLE").expect_err("missing");
         assert_eq!(missing.variable, "ORRERY_TEST_UNSET_VARIABLE");
         assert!(missing.to_string().contains("ORRERY_TEST_UNSET_VARIABLE"));
+        // A bad value: the message names the variable and quotes what was given.
+        let bad = parse_value::<u64>("ORRERY_MAX_BODY_BYTES", " ten ").expect_err("not a number");
+        assert_eq!(bad.variable, "ORRERY_MAX_BODY_BYTES");
+        let text = bad.to_string();
+        assert!(
+            text.contains("ORRERY_MAX_BODY_BYTES") && text.contains("\" ten \""),
+            "{text}"
+        );
+        assert_eq!(
+            parse_value::<u64>("ORRERY_MAX_BODY_BYTES", " 42 ").expect("a number"),
+            42
+        );
     }
 }

@@ -4,8 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::panic::AssertUnwindSafe;
+
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures_util::FutureExt as _;
 use tokio::sync::watch;
 
 use crate::queue::Queue;
@@ -48,25 +51,37 @@ pub async fn process_batch(
     let mut done = Vec::new();
     for message in messages {
         let span = tracing::info_span!("message", consumer = consumer.name(), message_id = %message.id, receive_count = message.receive_count);
-        let outcome =
-            tracing::Instrument::instrument(consumer.handle(&message), span.clone()).await;
-        let _entered = span.enter();
-        match outcome {
-            // Deleted together below: one store commit (or SQS call) per batch, not per message.
-            Outcome::Done if delete_done => done.push(message.receipt),
-            // On Lambda, SQS deletes every message not reported as failed.
-            Outcome::Done => {}
-            Outcome::Retry => failed.push(message.id),
-            Outcome::RetryAfter(delay) => {
-                if let Err(err) = queue
-                    .change_visibility(&message.receipt, delay.min(crate::queue::MAX_VISIBILITY))
-                    .await
-                {
-                    tracing::warn!(error = %err, "could not reschedule a failed message; default visibility applies");
+        let settle = async {
+            // A panicking handler fails its message only: it stays on the queue (and reaches
+            // the dead-letter queue after its receives), and the worker keeps going.
+            let outcome = AssertUnwindSafe(consumer.handle(&message))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("the consumer panicked; the message stays on the queue");
+                    Outcome::Retry
+                });
+            match outcome {
+                // Deleted together below: one store commit (or SQS call) per batch, not per message.
+                Outcome::Done if delete_done => done.push(message.receipt.clone()),
+                // On Lambda, SQS deletes every message not reported as failed.
+                Outcome::Done => {}
+                Outcome::Retry => failed.push(message.id.clone()),
+                Outcome::RetryAfter(delay) => {
+                    if let Err(err) = queue
+                        .change_visibility(
+                            &message.receipt,
+                            delay.min(crate::queue::MAX_VISIBILITY),
+                        )
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not reschedule a failed message; default visibility applies");
+                    }
+                    failed.push(message.id.clone());
                 }
-                failed.push(message.id);
             }
-        }
+        };
+        tracing::Instrument::instrument(settle, span).await;
     }
     if !done.is_empty() {
         let undeleted = queue.delete_batch(done).await;

@@ -188,7 +188,15 @@ fn run_writer(db: &Database, jobs: &mpsc::Receiver<Job>, stats: &EngineStats) {
                 Err(_) => break,
             }
         }
-        commit_group(db, group, stats);
+        // A panic inside the engine (a corrupted page) fails this group's writes, whose callers
+        // get an error; the writer lives on for the next group.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit_group(db, group, stats)
+        }))
+        .is_err()
+        {
+            tracing::error!("the embedded store panicked during a commit; its writes failed");
+        }
     }
 }
 
@@ -626,9 +634,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        if query.limit == 0 {
-            return Err(StoreError::Invalid("a query limit is at least 1".into()));
-        }
+        query.validate()?;
         match &query.partition {
             Partition::Table(pk) => self.query_table(&query, pk),
             Partition::Index(gsi1pk) => self.query_index(&query, gsi1pk),

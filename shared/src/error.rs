@@ -21,11 +21,25 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// Longest field path or message a problem carries: messages quote the invalid value, and a
+/// 200 KB value must not come back (twice) in the answer.
+const MAX_ECHO_CHARS: usize = 240;
+
+/// `text` cut to [`MAX_ECHO_CHARS`] characters, saying how much was left out.
+fn capped(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_ECHO_CHARS) {
+        let omitted = text[cut..].chars().count();
+        text.truncate(cut);
+        text.push_str(&format!("… ({omitted} more characters)"));
+    }
+    text
+}
+
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
-            message: message.into(),
+            field: capped(field.into()),
+            message: capped(message.into()),
         }
     }
 }
@@ -48,6 +62,10 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    #[error("URI too long (limit {limit} bytes)")]
+    UriTooLong { limit: usize },
+    #[error("request header fields too large: {0}")]
+    HeadersTooLarge(String),
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
     #[error("rate limited: {detail}")]
@@ -78,6 +96,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +116,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported-media-type", "Unsupported media type")
             }
+            ApiError::UriTooLong { .. } => ("uri-too-long", "URI too long"),
+            ApiError::HeadersTooLarge(_) => {
+                ("header-fields-too-large", "Request header fields too large")
+            }
             ApiError::Validation(_) => ("validation-error", "Invalid request"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
@@ -110,7 +134,11 @@ impl ApiError {
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
+            | ApiError::HeadersTooLarge(d)
             | ApiError::UnsupportedMediaType(d) => d.clone(),
+            ApiError::UriTooLong { limit } => {
+                format!("The request target exceeds the limit of {limit} bytes.")
+            }
             ApiError::MethodNotAllowed => "This method is not supported on this resource.".into(),
             ApiError::PayloadTooLarge { limit } => {
                 format!("The request body exceeds the limit of {limit} bytes.")
@@ -187,9 +215,10 @@ impl From<StoreError> for ApiError {
             StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => {
                 ApiError::Conflict("The resource was changed by another request; retry.".into())
             }
-            StoreError::InvalidCursor => {
-                ApiError::validation("cursor", "is not a cursor returned by this list")
-            }
+            StoreError::InvalidCursor => ApiError::BadRequest(
+                "The cursor is not one this list returned: pass `next_cursor` back unchanged."
+                    .into(),
+            ),
             StoreError::ItemTooLarge { limit, .. } => ApiError::PayloadTooLarge { limit },
             other @ (StoreError::LimitExceeded { .. }
             | StoreError::Invalid(_)
@@ -219,6 +248,20 @@ mod tests {
         let problem = ApiError::internal("table orrery-entities unreachable").problem();
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("orrery-entities"));
+    }
+
+    #[test]
+    fn echoed_values_are_capped() {
+        let huge = "x".repeat(200_000);
+        let problem =
+            ApiError::validation("timezone", format!("unknown time zone {huge:?}")).problem();
+        let body = serde_json::to_string(&problem).expect("serialises");
+        assert!(body.len() < 1_000, "{} bytes", body.len());
+        assert!(
+            problem.errors[0]
+                .message
+                .ends_with("… (199780 more characters)")
+        );
     }
 
     #[test]

@@ -87,9 +87,10 @@ where
 }
 
 /// Parses JSON, separating syntax errors (400) from shape errors (422 with the field path).
+/// Anything after the JSON value but white space is a 400 naming where it starts.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
@@ -106,7 +107,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 strip_position(&inner.to_string())
             )),
         }
-    })
+    })?;
+    deserializer.end().map_err(|err| {
+        ApiError::BadRequest(format!(
+            "Unexpected data after the JSON value at line {}, column {}: send exactly one JSON value.",
+            err.line(),
+            err.column()
+        ))
+    })?;
+    Ok(value)
 }
 
 /// serde_json appends " at line L column C"; the problem states the position its own way.
@@ -142,7 +151,10 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn parse(&self) -> Result<(usize, Option<crate::store::Cursor>), ApiError> {
+    pub fn parse(
+        &self,
+        seal: &crate::store::CursorSeal,
+    ) -> Result<(usize, Option<crate::store::Cursor>), ApiError> {
         let limit = match self.limit.as_deref() {
             None | Some("") => 20,
             Some(text) => text
@@ -153,7 +165,7 @@ impl ListQuery {
         };
         let cursor = match self.cursor.as_deref() {
             None | Some("") => None,
-            Some(text) => Some(crate::store::Cursor::decode(text).map_err(ApiError::from)?),
+            Some(text) => Some(seal.open(text).map_err(ApiError::from)?),
         };
         Ok((limit, cursor))
     }
@@ -167,10 +179,14 @@ pub struct ListResponse<T> {
 }
 
 impl<T> ListResponse<T> {
-    pub fn new(data: Vec<T>, next: Option<crate::store::Cursor>) -> Self {
+    pub fn new(
+        data: Vec<T>,
+        next: Option<crate::store::Cursor>,
+        seal: &crate::store::CursorSeal,
+    ) -> Self {
         Self {
             data,
-            next_cursor: next.map(|cursor| cursor.encode()),
+            next_cursor: next.map(|cursor| seal.seal(&cursor)),
         }
     }
 }
@@ -212,11 +228,25 @@ struct BodyLimit(usize);
 
 /// Wraps a router with the platform behaviour every function shares.
 pub fn platform_layers(router: Router, max_body_bytes: usize) -> Router {
+    platform_layers_with(
+        router,
+        max_body_bytes,
+        axum::routing::any(|| async { ApiError::NotFound("No resource at this path.".into()) }),
+    )
+}
+
+/// [`platform_layers`] with another answer for paths no route has.
+pub fn platform_layers_with(
+    router: Router,
+    max_body_bytes: usize,
+    fallback: axum::routing::MethodRouter,
+) -> Router {
     router
-        .fallback(|| async { ApiError::NotFound("No resource at this path.".into()) })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(crate::events::within_request))
         .layer(middleware::from_fn(
             move |mut req: Request, next: Next| async move {
                 req.extensions_mut().insert(BodyLimit(max_body_bytes));
@@ -232,6 +262,37 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}
+
+/// The longest request target (path and query) served; longer is a 414 problem.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) and header fields a request may carry; beyond
+/// either is a 431 problem. (API Gateway's own limit is 10 KB; `orrery-local`'s HTTP server is
+/// set well above these so that the answer is always this problem, not a bare status.)
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// A 414 or 431 problem for a request beyond the documented limits.
+fn oversized_head(req: &Request) -> Option<ApiError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong {
+            limit: MAX_URI_BYTES,
+        });
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES {
+        return Some(ApiError::HeadersTooLarge(format!(
+            "The request carries {} header fields and {bytes} header bytes; the limits are \
+             {MAX_HEADER_FIELDS} fields and {MAX_HEADER_BYTES} bytes.",
+            headers.len()
+        )));
+    }
+    None
 }
 
 /// Picks the request id (a sane caller-supplied `x-request-id`, else Lambda's, else a new one),
@@ -250,6 +311,13 @@ async fn request_span(mut req: Request, next: Next) -> Response {
         })
         .unwrap_or_else(|| crate::ids::new_id("req"));
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    if let Some(problem) = oversized_head(&req) {
+        let mut response = problem.into_response();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        return response;
+    }
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -309,6 +377,28 @@ mod tests {
             "{}",
             problem.detail
         );
+    }
+
+    #[test]
+    fn trailing_data_after_the_value_is_400_with_position() {
+        for (body, column) in [
+            (&br#"{"name": "x", "nested": {"count": 1}} garbage"#[..], 39),
+            (
+                &br#"{"name": "x", "nested": {"count": 1}}{"name": "y"}"#[..],
+                38,
+            ),
+        ] {
+            let problem = parse_json::<Input>(body)
+                .expect_err("trailing data")
+                .problem();
+            assert_eq!(problem.status, 400);
+            assert!(
+                problem.detail.contains(&format!("line 1, column {column}")),
+                "{}",
+                problem.detail
+            );
+        }
+        assert!(parse_json::<Input>(b"{\"name\": \"x\", \"nested\": {\"count\": 1}} \n").is_ok());
     }
 
     #[test]

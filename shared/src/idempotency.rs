@@ -10,6 +10,7 @@ use crate::store::{Condition, Item, Key, Store, StoreError, Table, WriteOp};
 use crate::{ApiError, clock};
 
 pub const HEADER: &str = "idempotency-key";
+const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// How long a claim is remembered.
 pub const TTL_SECONDS: i64 = 86_400;
 const MAX_KEY_CHARS: usize = 255;
@@ -54,11 +55,16 @@ pub fn mark_created(
     }
     if replayed {
         response.headers_mut().insert(
-            "idempotent-replayed",
+            REPLAYED_HEADER,
             axum::http::HeaderValue::from_static("true"),
         );
     }
     response
+}
+
+/// Whether a response replays an earlier creation (it costs no quota and publishes nothing).
+pub fn is_replay(response: &axum::response::Response) -> bool {
+    response.headers().contains_key(REPLAYED_HEADER)
 }
 
 /// A remembered key: which request created which resource.

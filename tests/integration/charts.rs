@@ -2,8 +2,6 @@
 //! quota headers and classes, events, SVG negotiation, saved charts with pagination,
 //! idempotency and tenant isolation, transits, synastry, readings and field-level 422s.
 
-use std::time::Duration;
-
 use orrery_tests::{TestApp, TestBackend};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -34,25 +32,7 @@ pub(crate) fn london() -> Value {
 
 /// Every event published so far for `account_id` (the queue is drained).
 async fn published(server: &TestApp, account_id: &str) -> Vec<Value> {
-    let queue = server.app().queues.events.main.clone();
-    let mut events = Vec::new();
-    loop {
-        let batch = queue
-            .receive(10, Duration::from_secs(300), Duration::from_secs(1))
-            .await
-            .unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        for message in batch {
-            events.push(serde_json::from_str::<Value>(&message.body).unwrap());
-            queue.delete(&message.receipt).await.unwrap();
-        }
-    }
-    events
-        .into_iter()
-        .filter(|e| e["account_id"] == account_id)
-        .collect()
+    orrery_tests::published_events(server.app(), account_id).await
 }
 
 /// An account with a webhook endpoint for every event type: without one, events are not queued.

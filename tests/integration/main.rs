@@ -31,6 +31,7 @@ mod charts;
 mod crash;
 mod deliveries;
 mod events;
+mod hardening;
 mod http;
 mod queue;
 mod secrets;

@@ -35,6 +35,8 @@ pub struct TestBackend {
     pub app: App,
     pub kind: Backend,
     pub sdk: Option<aws_config::SdkConfig>,
+    /// The tables and queues of the moto stack.
+    pub resources: Option<AwsResources>,
     _data_dir: Option<TempDir>,
 }
 
@@ -62,6 +64,27 @@ impl TestBackend {
             app.embedded.clone(),
         );
         (self, counting)
+    }
+
+    /// Another container of the API on the same backend, with a cache of its own and no
+    /// shared level: what a second Lambda function (or a second container of one) is.
+    pub fn second_container(&self) -> App {
+        let config = (*self.app.config).clone();
+        match self.kind {
+            Backend::Embedded => App::embedded_with(
+                config,
+                self.app
+                    .embedded
+                    .clone()
+                    .expect("an embedded app has its engine"),
+                Arc::new(FileSecrets::new(self.data_dir().unwrap().join("secrets"))),
+            ),
+            Backend::Moto => App::aws(
+                config,
+                self.resources.as_ref().unwrap(),
+                self.sdk.as_ref().unwrap(),
+            ),
+        }
     }
 
     /// Writes a secret straight to the backend, around the app's cache (a rotation elsewhere).
@@ -99,6 +122,7 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
                 app,
                 kind,
                 sdk: None,
+                resources: None,
                 _data_dir: Some(dir),
             }
         }
@@ -126,6 +150,7 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
                 app,
                 kind,
                 sdk: Some(sdk),
+                resources: Some(resources),
                 _data_dir: None,
             }
         }
@@ -409,14 +434,9 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let mut server_shutdown = shutdown;
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-            .ok();
-    });
+    tokio::spawn(orrery_local::serve(listener, router, async move {
+        let _ = server_shutdown.wait_for(|stop| *stop).await;
+    }));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -427,6 +447,29 @@ async fn serve(
         backend,
         stop,
     }
+}
+
+/// Every event published so far for `account_id` (the events queue is drained).
+pub async fn published_events(app: &App, account_id: &str) -> Vec<serde_json::Value> {
+    let queue = app.queues.events.main.clone();
+    let mut events = Vec::new();
+    loop {
+        let batch = queue
+            .receive(10, Duration::from_secs(300), Duration::from_millis(300))
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            events.push(serde_json::from_str::<serde_json::Value>(&message.body).unwrap());
+            queue.delete(&message.receipt).await.unwrap();
+        }
+    }
+    events
+        .into_iter()
+        .filter(|e| e["account_id"] == account_id)
+        .collect()
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes.

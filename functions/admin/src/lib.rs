@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use orrery::access::Admin;
 use orrery::access::accounts::Account;
 use orrery::access::manage::{self, AccountPatch, NewAccountRequest, NewAccountView};
-use orrery::cache::{self, CacheStats, Namespace};
+use orrery::cache::{self, CacheStats};
 use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
 use orrery::openapi::AdminProblems;
@@ -40,9 +40,10 @@ async fn list_accounts(
     State(app): State<App>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<Account>>, ApiError> {
-    let (limit, cursor) = query.parse()?;
+    let seal = app.cursor_seal().await?;
+    let (limit, cursor) = query.parse(&seal)?;
     let (accounts, next) = manage::list_accounts(&app, limit, cursor).await?;
-    Ok(Json(ListResponse::new(accounts, next)))
+    Ok(Json(ListResponse::new(accounts, next, &seal)))
 }
 
 #[utoipa::path(
@@ -149,30 +150,77 @@ async fn invalidate(
     State(app): State<App>,
     ApiJson(request): ApiJson<InvalidateRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let namespaces: [Namespace; 4] = [
-        cache::KEYS,
-        cache::ACCOUNTS,
-        cache::EXHAUSTED,
-        cache::CHARTS,
-    ];
-    let namespace = namespaces
-        .into_iter()
-        .find(|ns| ns.name == request.namespace)
-        .ok_or_else(|| {
-            ApiError::validation(
-                "namespace",
-                format!("must be one of {}", namespaces.map(|ns| ns.name).join(", ")),
-            )
-        })?;
+    let namespace = cache::namespace(&request.namespace).ok_or_else(|| {
+        ApiError::validation(
+            "namespace",
+            format!(
+                "must be one of {}",
+                cache::NAMESPACES.map(|ns| ns.name).join(", ")
+            ),
+        )
+    })?;
     match request.key {
-        Some(key) => app.cache.invalidate(&namespace, &key).await,
-        None => app.cache.invalidate_namespace(&namespace).await,
+        // Other containers hold immutable entries for hours: only a namespace generation
+        // reaches their memory, so one key of such a namespace invalidates it everywhere.
+        Some(key) if !namespace.immutable => app.cache.invalidate(&namespace, &key).await,
+        _ => app.cache.invalidate_namespace(&namespace).await,
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RedriveRequest {
+    /// At most this many messages (1 to 10000; default 1000).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
+    max: Option<usize>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct RedriveResult {
+    queue: String,
+    /// Messages moved from the dead-letter queue back to the queue.
+    moved: usize,
+}
+
+#[utoipa::path(
+    post, path = "/v1/admin/queues/{name}/redrive", operation_id = "redrive_queue", tag = "admin", security(("admin_key" = [])),
+    params(("name" = String, Path, description = "`events` or `deliveries`")),
+    request_body(content = Option<RedriveRequest>, example = json!({"max": 100})),
+    responses(
+        (status = 200, description = "Moved back: each message is deleted from the dead-letter queue only after its copy is sent", body = RedriveResult),
+        AdminProblems
+    )
+)]
+async fn redrive(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    request: Option<ApiJson<RedriveRequest>>,
+) -> Result<Json<RedriveResult>, ApiError> {
+    let request = request.map(|ApiJson(request)| request).unwrap_or_default();
+    let max = request.max.unwrap_or(1000);
+    if !(1..=10_000).contains(&max) {
+        return Err(ApiError::validation("max", "must be 1 to 10000"));
+    }
+    let pair = match name.as_str() {
+        "events" => &app.queues.events,
+        "deliveries" => &app.queues.deliveries,
+        _ => {
+            return Err(ApiError::NotFound(
+                "No queue with this name: `events` or `deliveries`.".into(),
+            ));
+        }
+    };
+    let moved = pair.redrive(max).await?;
+    tracing::info!(queue = %name, moved, "dead letters redriven");
+    Ok(Json(RedriveResult { queue: name, moved }))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
+    redrive,
     create_account,
     list_accounts,
     show_account,
@@ -201,5 +249,6 @@ pub fn router(app: App) -> Router {
         .route("/v1/admin/cache/stats", get(cache_stats))
         .route("/v1/admin/cache/warm", post(warm))
         .route("/v1/admin/cache/invalidate", post(invalidate))
+        .route("/v1/admin/queues/{name}/redrive", post(redrive))
         .with_state(app)
 }

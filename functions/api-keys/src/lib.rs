@@ -41,9 +41,10 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<KeyView>>, ApiError> {
-    let (limit, cursor) = query.parse()?;
+    let seal = app.cursor_seal().await?;
+    let (limit, cursor) = query.parse(&seal)?;
     let (keys, next) = manage::list_keys(&app, &caller.account_id, limit, cursor).await?;
-    Ok(Json(ListResponse::new(keys, next)))
+    Ok(Json(ListResponse::new(keys, next, &seal)))
 }
 
 #[utoipa::path(
@@ -67,7 +68,7 @@ async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    manage::delete_key(&app, &caller.account_id, &id).await?;
+    manage::delete_key(&app, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -80,9 +81,7 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    Ok(Json(
-        manage::revoke_key(&app, &caller.account_id, &id).await?,
-    ))
+    Ok(Json(manage::revoke_key(&app, &caller, &id).await?))
 }
 
 #[utoipa::path(
@@ -100,7 +99,7 @@ async fn rotate(
     let request = body.map(|ApiJson(request)| request).unwrap_or_default();
     Ok((
         StatusCode::CREATED,
-        Json(manage::rotate_key(&app, &caller.account_id, &id, request).await?),
+        Json(manage::rotate_key(&app, &caller, &id, request).await?),
     ))
 }
 

@@ -217,16 +217,26 @@ async fn save_chart(
     presentation: &Presentation,
 ) -> Result<Response, ApiError> {
     let idempotency_key = idempotency::from_headers(headers)?;
-    let computed = compute(app, request, "").await?;
-    orrery_charts::compute::publish_calculated(app, &caller.account_id, request, &computed).await;
-    let (saved, replayed) = saved::save(
-        app,
-        &caller.account_id,
-        request,
-        &computed,
-        idempotency_key.as_deref(),
-    )
-    .await?;
+    let earlier = match &idempotency_key {
+        Some(key) => saved::replayed(app, &caller.account_id, request, key).await?,
+        None => None,
+    };
+    let (saved, replayed) = match earlier {
+        Some(saved) => (saved, true),
+        None => {
+            let computed = compute(app, request, "").await?;
+            orrery_charts::compute::publish_calculated(app, &caller.account_id, request, &computed)
+                .await;
+            saved::save(
+                app,
+                &caller.account_id,
+                request,
+                &computed,
+                idempotency_key.as_deref(),
+            )
+            .await?
+        }
+    };
     let status = idempotency::status(replayed);
     let response = match presentation.representation {
         Representation::Json { embed_svg: false } => json_response(status, saved.body.clone()),
@@ -298,9 +308,10 @@ async fn list_saved(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<SavedChartSummary>>, ApiError> {
-    let (limit, cursor) = query.parse()?;
+    let seal = app.cursor_seal().await?;
+    let (limit, cursor) = query.parse(&seal)?;
     let (charts, next) = saved::list(&app, &caller.account_id, limit, cursor).await?;
-    Ok(Json(ListResponse::new(charts, next)))
+    Ok(Json(ListResponse::new(charts, next, &seal)))
 }
 
 #[utoipa::path(

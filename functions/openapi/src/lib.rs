@@ -56,14 +56,151 @@ async fn serve() -> impl IntoResponse {
     )
 }
 
+/// Routes outside the document, served by every deployment.
+const UNDOCUMENTED_ROUTES: [(&str, &str); 2] = [("/health", "GET"), ("/openapi.json", "GET")];
+
+/// The methods the API serves at `path` (`None`: no route has this path). Path templates
+/// (`/v1/charts/saved/{id}`) match any one non-empty segment where they hold a parameter.
+pub fn methods_at(path: &str) -> Option<Vec<String>> {
+    static TABLE: OnceLock<Vec<(String, Vec<String>)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table: Vec<(String, Vec<String>)> = document()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = serde_json::to_value(item)
+                    .ok()
+                    .and_then(|value| value.as_object().cloned())
+                    .map(|operations| {
+                        operations
+                            .keys()
+                            .filter(|key| {
+                                matches!(
+                                    key.as_str(),
+                                    "get"
+                                        | "put"
+                                        | "post"
+                                        | "delete"
+                                        | "patch"
+                                        | "head"
+                                        | "options"
+                                )
+                            })
+                            .map(|key| key.to_ascii_uppercase())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (template.clone(), methods)
+            })
+            .collect();
+        for (path, method) in UNDOCUMENTED_ROUTES {
+            table.push((path.to_owned(), vec![method.to_owned()]));
+        }
+        table
+    });
+    let matches = |template: &str| {
+        let (mut wanted, mut given) = (template.split('/'), path.split('/'));
+        loop {
+            match (wanted.next(), given.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+                (Some(w), Some(g)) if w == g => {}
+                _ => return false,
+            }
+        }
+    };
+    // A literal segment wins over a parameter (`/v1/webhooks/event-types` vs `/{id}`), as in
+    // the routers themselves: take the matching template with the fewest parameters.
+    table
+        .iter()
+        .filter(|(template, _)| matches(template))
+        .min_by_key(|(template, _)| template.matches('{').count())
+        .map(|(_, methods)| methods.clone())
+}
+
+/// What API Gateway's `$default` route answers: every request no route took, as the same
+/// problem+json `orrery-local` gives — a 405 with `Allow` for a path that exists, else a 404.
+async fn unrouted(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    match methods_at(uri.path()) {
+        Some(methods) if !methods.iter().any(|m| m == method.as_str()) => {
+            let mut response = orrery::ApiError::MethodNotAllowed.into_response();
+            if let Ok(allow) = axum::http::HeaderValue::from_str(&methods.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
+        }
+        _ => orrery::ApiError::NotFound("No resource at this path.".into()).into_response(),
+    }
+}
+
+/// The document at `/openapi.json`, and every unrouted request (API Gateway's `$default`).
 pub fn router() -> Router {
     Router::new().route("/openapi.json", get(serve))
+}
+
+/// The handler for API Gateway's `$default` route.
+pub fn unrouted_fallback() -> axum::routing::MethodRouter {
+    axum::routing::any(unrouted)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use axum::body::to_bytes;
     use serde_json::Value;
+    use tower::ServiceExt;
+
+    /// Runs an API Gateway event from `events/` through this function as Lambda would.
+    async fn invoke(event: &str) -> axum::response::Response {
+        let router = orrery::http::platform_layers_with(
+            super::router(),
+            orrery::http::DEFAULT_MAX_BODY_BYTES,
+            super::unrouted_fallback(),
+        );
+        let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
+        let (parts, body) = request.into_parts();
+        let request = http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
+        router.oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn unrouted_requests_get_the_same_problems_as_orrery_local() {
+        let response = invoke(include_str!("../../../events/method-not-allowed.json")).await;
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "POST");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert_eq!(response.headers()["x-request-id"], "client-trace-42");
+        let body: Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 1 << 16).await.unwrap())
+                .unwrap();
+        assert_eq!(body["status"], 405);
+
+        let response = invoke(include_str!("../../../events/not-found.json")).await;
+        assert_eq!(response.status(), 404);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+
+    #[test]
+    fn the_route_table_knows_every_path_and_method() {
+        let sorted = |path: &str| {
+            let mut methods = super::methods_at(path).unwrap();
+            methods.sort();
+            methods
+        };
+        assert_eq!(sorted("/v1/charts"), ["POST"]);
+        assert_eq!(sorted("/v1/webhooks/wh_123"), ["DELETE", "GET", "PATCH"]);
+        assert_eq!(sorted("/v1/webhooks/event-types"), ["GET"]);
+        assert_eq!(sorted("/health"), ["GET"]);
+        assert_eq!(super::methods_at("/v1/nothing"), None);
+        assert_eq!(super::methods_at("/v1/webhooks/"), None);
+    }
 
     #[test]
     fn every_v1_route_is_documented_with_its_schemas_and_examples() {

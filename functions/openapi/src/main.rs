@@ -1,10 +1,12 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     orrery::telemetry::init();
-    // The document needs no AWS resources: no App, no clients.
-    let router = orrery::http::platform_layers(
+    // The document and the route table need no AWS resources: no App, no clients. This
+    // function also takes API Gateway's `$default` route (every unrouted request).
+    let router = orrery::http::platform_layers_with(
         orrery_openapi::router(),
         orrery::http::DEFAULT_MAX_BODY_BYTES,
+        orrery_openapi::unrouted_fallback(),
     );
     lambda_http::run(router).await
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use orrery::access::{Caller, QuotaClass, manage, metered};
+use orrery::access::{Caller, QuotaClass, metered};
 use orrery::events::EventType;
 use orrery::http::ApiJson;
 use orrery::openapi::MeteredProblems;
@@ -27,7 +27,7 @@ async fn create(
     let chart = ChartRef::from_value(body, "").map_err(ApiError::Validation)?;
     let (label, chart) = chart.load(&app, &caller.account_id, "").await?;
     let reading = reading(&chart, label)?;
-    manage::publish(
+    orrery::events::publish(
         &app,
         EventType::ReadingGenerated,
         &caller.account_id,

@@ -54,9 +54,10 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<EndpointView>>, ApiError> {
-    let (limit, cursor) = query.parse()?;
+    let seal = app.cursor_seal().await?;
+    let (limit, cursor) = query.parse(&seal)?;
     let (data, next) = endpoints::list(&app, &caller.account_id, limit, cursor).await?;
-    Ok(Json(ListResponse::new(data, next)))
+    Ok(Json(ListResponse::new(data, next, &seal)))
 }
 
 #[utoipa::path(
@@ -176,9 +177,10 @@ async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<LoggedAttempt>>, ApiError> {
-    let (limit, cursor) = query.parse()?;
+    let seal = app.cursor_seal().await?;
+    let (limit, cursor) = query.parse(&seal)?;
     let (data, next) = delivery::attempts(&app, &caller.account_id, &id, limit, cursor).await?;
-    Ok(Json(ListResponse::new(data, next)))
+    Ok(Json(ListResponse::new(data, next, &seal)))
 }
 
 /// `POST /v1/webhooks/{id}/replay`.

@@ -127,7 +127,7 @@ pub async fn publish_calculated(
     request: &ChartRequest,
     chart: &ComputedChart,
 ) {
-    orrery::access::manage::publish(
+    orrery::events::publish(
         app,
         EventType::ChartCalculated,
         account_id,

@@ -115,8 +115,26 @@ fn request_hash(request: &ChartRequest) -> String {
     ids::hex(&hasher.finalize())
 }
 
-/// Saves a computed chart under the account. With an `Idempotency-Key`, a retry returns the
-/// chart the first request saved (`replayed` true) instead of saving a second copy.
+/// The chart an earlier save with this `Idempotency-Key` stored, if any (a reuse with another
+/// request is a 422). Checked before any work, so a replay computes and publishes nothing.
+pub async fn replayed(
+    app: &App,
+    account_id: &str,
+    request: &ChartRequest,
+    idempotency_key: &str,
+) -> Result<Option<SavedChart>, ApiError> {
+    let hash = request_hash(request);
+    match idempotency::replayed_resource(app.store.as_ref(), account_id, idempotency_key, &hash)
+        .await?
+    {
+        Some(id) => Ok(Some(get(app, account_id, &id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Saves a computed chart under the account, claiming `idempotency_key` (checked beforehand
+/// with [`replayed`]) in the same transaction; if a concurrent request with the same key won,
+/// its chart is returned (`replayed` true) instead of a second copy.
 pub async fn save(
     app: &App,
     account_id: &str,
@@ -125,12 +143,6 @@ pub async fn save(
     idempotency_key: Option<&str>,
 ) -> Result<(SavedChart, bool), ApiError> {
     let hash = request_hash(request);
-    if let Some(key) = idempotency_key
-        && let Some(id) =
-            idempotency::replayed_resource(app.store.as_ref(), account_id, key, &hash).await?
-    {
-        return Ok((get(app, account_id, &id).await?, true));
-    }
     let chart = computed.chart()?;
     let id = ids::new_id(ID_PREFIX);
     let created_at = clock::rfc3339(clock::now());
@@ -184,7 +196,7 @@ pub async fn save(
         }
         Err(err) => return Err(err.into()),
     }
-    orrery::access::manage::publish(
+    orrery::events::publish(
         app,
         EventType::ChartSaved,
         account_id,

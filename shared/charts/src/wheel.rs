@@ -123,11 +123,18 @@ fn xml_escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\t' && c != '\n' => {}
-            c => out.push(c),
+            c if is_xml_char(c) => out.push(c),
+            // Not even escaped forms of these are well-formed XML 1.0: show that something
+            // was there rather than hand out a document no parser accepts.
+            _ => out.push('\u{FFFD}'),
         }
     }
     out
+}
+
+/// XML 1.0's `Char` production (§2.2); Rust's `char` already excludes the surrogates.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// One glyph to draw on the planet ring.
@@ -513,6 +520,16 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn text_outside_xml_chars_never_reaches_the_document() {
+        let escaped = super::xml_escape("a\u{FFFE}b\u{FFFF}c\u{1}d\u{7}<e>\u{1F600}\r");
+        assert_eq!(
+            escaped,
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}d\u{FFFD}&lt;e&gt;\u{1F600}\r"
+        );
+        assert!(escaped.chars().all(super::is_xml_char));
+    }
     use orrery_astro::{ChartInput, compute_chart};
 
     fn chart() -> Chart {

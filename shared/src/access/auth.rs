@@ -59,11 +59,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+        .and_then(bearer_token);
     bearer.or_else(|| {
         headers
             .get("x-api-key")
@@ -72,22 +68,25 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
+/// The credentials of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110
+/// §11.1) and may be followed by any amount of white space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The account behind a key, through the cache.
 pub async fn cached_account(app: &App, account_id: &str) -> Result<Option<Account>, StoreError> {
-    if let Some(account) = app.cache.get::<Account>(&ACCOUNTS, account_id).await {
-        return Ok(Some(account));
-    }
-    // Strongly consistent, so no container caches a tier or status older than a change.
-    let account = app
-        .store
-        .get_consistent(&accounts::account_key(account_id))
-        .await?
-        .map(|item| item.parse::<Account>())
-        .transpose()?;
-    if let Some(account) = &account {
-        app.cache.put(&ACCOUNTS, account_id, account).await;
-    }
-    Ok(account)
+    app.cache
+        .load(&ACCOUNTS, account_id, async || {
+            // Strongly consistent, so no container caches a tier or status older than a change.
+            app.store
+                .get_consistent(&accounts::account_key(account_id))
+                .await?
+                .map(|item| item.parse::<Account>())
+                .transpose()
+        })
+        .await
 }
 
 /// Verifies the presented key: 401 with the reason for missing, malformed, invalid, revoked or
@@ -99,22 +98,21 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, ApiE
     let presented = keys::parse_presented(presented)?;
     let hasher = app.key_hasher().await?;
     let hash = hasher.hash(presented);
-    let record = match app.cache.get::<CachedKey>(&KEYS, &hash).await {
-        Some(CachedKey::Known(record)) => *record,
-        Some(CachedKey::Unknown) => return Err(KeyRefusal::Invalid.into()),
-        None => match keys::lookup(app.store.as_ref(), &hash).await? {
-            Some(record) => {
-                app.cache
-                    .put(&KEYS, &hash, &CachedKey::Known(Box::new(record.clone())))
-                    .await;
-                record
-            }
-            None => {
-                app.cache.put(&KEYS, &hash, &CachedKey::Unknown).await;
-                return Err(KeyRefusal::Invalid.into());
-            }
-        },
+    let cached = app
+        .cache
+        .load(&KEYS, &hash, async || {
+            Ok::<_, StoreError>(Some(
+                match keys::lookup(app.store.as_ref(), &hash).await? {
+                    Some(record) => CachedKey::Known(Box::new(record)),
+                    None => CachedKey::Unknown,
+                },
+            ))
+        })
+        .await?;
+    let Some(CachedKey::Known(record)) = cached else {
+        return Err(KeyRefusal::Invalid.into());
     };
+    let record = *record;
     if !hasher.matches(presented, &record.hash) {
         return Err(KeyRefusal::Invalid.into());
     }
@@ -261,7 +259,8 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
 
     req.extensions_mut().insert(caller.clone());
     let mut response = next.run(req).await;
-    if response.status().is_client_error() {
+    // A client error consumes nothing, and neither does a replay of an earlier creation.
+    if response.status().is_client_error() || crate::idempotency::is_replay(&response) {
         let refund = quota::refund(&caller.account_id, &caller.key_id, meter.class, &window);
         match app.store.increment(refund).await {
             Ok(_) => {
@@ -337,6 +336,21 @@ mod tests {
             Some("orr_test_y"),
             "Authorization wins"
         );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer k",
+            "bearer k",
+            "BEARER k",
+            "bEaReR   k ",
+            "Bearer\tk",
+        ] {
+            assert_eq!(bearer_token(value), Some("k"), "{value:?}");
+        }
+        assert_eq!(bearer_token("Basic k"), None);
+        assert_eq!(bearer_token("Bearerk"), None);
     }
 
     #[test]

@@ -239,8 +239,9 @@ pub struct NewKeyRequest {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// Default: the mode of the key that creates it (live for a new account's first key).
     #[serde(default)]
-    pub mode: KeyMode,
+    pub mode: Option<KeyMode>,
 }
 
 impl NewKeyRequest {
@@ -301,7 +302,8 @@ pub fn new_key(
     account_id: &str,
     request: &NewKeyRequest,
 ) -> Result<(CreatedKey, Vec<WriteOp>), StoreError> {
-    let key = random_token(request.mode.prefix());
+    let mode = request.mode.unwrap_or_default();
+    let key = random_token(mode.prefix());
     let mut scopes: Vec<String> = request
         .scopes
         .clone()
@@ -312,8 +314,8 @@ pub fn new_key(
         id: ids::new_id("key"),
         account_id: account_id.to_owned(),
         name: request.name.trim().to_owned(),
-        mode: request.mode,
-        display_prefix: key[..request.mode.prefix().len() + DISPLAY_CHARS].to_owned(),
+        mode,
+        display_prefix: key[..mode.prefix().len() + DISPLAY_CHARS].to_owned(),
         hash: hasher.hash(&key),
         scopes,
         status: KeyStatus::Active,
@@ -484,7 +486,7 @@ mod tests {
             name: " ".into(),
             expires_at: Some(now - ChronoDuration::seconds(1)),
             scopes: Some(vec!["root".into()]),
-            mode: KeyMode::Live,
+            mode: Some(KeyMode::Live),
         };
         let Err(ApiError::Validation(errors)) = bad.validate(now) else {
             panic!("invalid")

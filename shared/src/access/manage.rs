@@ -12,7 +12,7 @@ use super::keys::{self, KeyMode, KeyRecord, KeyStatus, NewKeyRequest};
 use super::quota::USAGE_RETENTION_DAYS;
 use super::tiers::Tier;
 use crate::error::ApiError;
-use crate::events::{Event, EventType};
+use crate::events::{EventType, publish};
 use crate::store::{Cursor, Query, Store, StoreError, Table};
 use crate::{App, FieldError, clock};
 
@@ -139,21 +139,36 @@ fn fresh_view(record: &KeyRecord, now: DateTime<Utc>) -> KeyView {
     UsageIndex::default().view(record, now)
 }
 
-/// Publishes an event if anyone listens to it (a webhook endpoint of the account that wants its
-/// type); a failure is logged, not returned: the request's own work is done and must not be
-/// reported as failed (events are at-least-once from here on).
-pub async fn publish(app: &App, kind: EventType, account_id: &str, data: serde_json::Value) {
-    if !crate::webhooks::delivery::is_wanted(app, account_id, kind).await {
-        return;
-    }
-    let event = Event::new(kind, account_id, data);
-    if let Err(err) = app.events.publish(&event).await {
-        tracing::error!(error = %err, event_type = kind.as_str(), "could not publish an event");
-    }
-}
-
 fn not_found() -> ApiError {
     ApiError::NotFound("No API key with this id.".into())
+}
+
+/// A key may manage (rotate, revoke, delete) only keys it could have created: scopes that are a
+/// subset of its own, in a mode it may hold (a test key never touches a live key).
+fn may_manage(caller: &Caller, target: &KeyRecord) -> Result<(), ApiError> {
+    if caller.mode == KeyMode::Test && target.mode == KeyMode::Live {
+        return Err(ApiError::Forbidden(
+            "A test key cannot manage live keys.".into(),
+        ));
+    }
+    if let Some(scope) = target
+        .scopes
+        .iter()
+        .find(|scope| !caller.scopes.contains(scope))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "This API key cannot manage a key holding the {scope:?} scope, which it does not hold."
+        )));
+    }
+    Ok(())
+}
+
+/// The caller's own key `key_id`, if the caller may manage it (404 before 403: another
+/// account's id stays invisible).
+async fn manageable_key(app: &App, caller: &Caller, key_id: &str) -> Result<KeyRecord, ApiError> {
+    let record = own_key(app, &caller.account_id, key_id).await?;
+    may_manage(caller, &record)?;
+    Ok(record)
 }
 
 async fn own_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyRecord, ApiError> {
@@ -184,11 +199,13 @@ pub async fn create_key(
         }
         None => request.scopes = Some(caller.scopes.clone()),
     }
-    if caller.mode == KeyMode::Test && request.mode == KeyMode::Live {
+    let mode = request.mode.unwrap_or(caller.mode);
+    if caller.mode == KeyMode::Test && mode == KeyMode::Live {
         return Err(ApiError::Forbidden(
             "A test key cannot create live keys.".into(),
         ));
     }
+    request.mode = Some(mode);
     let hasher = app.key_hasher().await?;
     let (created, writes) = keys::new_key(&hasher, account_id, &request)?;
     app.store.transact(writes).await?;
@@ -271,8 +288,9 @@ pub async fn key_usage(
     })
 }
 
-pub async fn revoke_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyView, ApiError> {
-    let mut record = own_key(app, account_id, key_id).await?;
+pub async fn revoke_key(app: &App, caller: &Caller, key_id: &str) -> Result<KeyView, ApiError> {
+    let account_id = caller.account_id.as_str();
+    let mut record = manageable_key(app, caller, key_id).await?;
     if record.status == KeyStatus::Revoked {
         return Ok(fresh_view(&record, clock::now()));
     }
@@ -290,8 +308,9 @@ pub async fn revoke_key(app: &App, account_id: &str, key_id: &str) -> Result<Key
     Ok(fresh_view(&record, clock::now()))
 }
 
-pub async fn delete_key(app: &App, account_id: &str, key_id: &str) -> Result<(), ApiError> {
-    let record = own_key(app, account_id, key_id).await?;
+pub async fn delete_key(app: &App, caller: &Caller, key_id: &str) -> Result<(), ApiError> {
+    let account_id = caller.account_id.as_str();
+    let record = manageable_key(app, caller, key_id).await?;
     keys::delete(app.store.as_ref(), &record)
         .await
         .map_err(|err| match err {
@@ -328,7 +347,7 @@ pub struct RotatedKeyView {
 
 pub async fn rotate_key(
     app: &App,
-    account_id: &str,
+    caller: &Caller,
     key_id: &str,
     request: RotateRequest,
 ) -> Result<RotatedKeyView, ApiError> {
@@ -343,7 +362,8 @@ pub async fn rotate_key(
         None => ChronoDuration::from_std(app.config.key_rotation_grace)
             .unwrap_or_else(|_| ChronoDuration::days(1)),
     };
-    let mut old = own_key(app, account_id, key_id).await?;
+    let account_id = caller.account_id.as_str();
+    let mut old = manageable_key(app, caller, key_id).await?;
     let now = clock::now();
     if old.refusal(now).is_some() || old.replaced_by.is_some() {
         return Err(ApiError::Conflict(
@@ -355,7 +375,7 @@ pub async fn rotate_key(
         name: old.name.clone(),
         expires_at: old.valid_until,
         scopes: Some(old.scopes.clone()),
-        mode: old.mode,
+        mode: Some(old.mode),
     };
     let (created, mut writes) = keys::new_key(&hasher, account_id, &request)?;
     let grace_end = now + grace;

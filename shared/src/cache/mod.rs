@@ -13,6 +13,14 @@
 //! live in L1 longer than `staleness`, so **any invalidation reaches every container within the
 //! staleness bound** (default 30 s) and the container that invalidates sees it at once.
 //! L2 failures are logged and counted, and behave as misses: the cache never fails a request.
+//!
+//! With a [`board::GenerationBoard`] (every `App` has one, on its own store) generations come
+//! from the store instead, re-read at most once per `sync_interval` (default 1 s), and
+//! invalidating a *mutable* key bumps its namespace there: a revocation, a tier change, a
+//! webhook change or an admin invalidation reaches every container of every function within
+//! one sync interval, with or without L2.
+
+pub mod board;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,6 +68,28 @@ pub const CHARTS: Namespace = Namespace {
     ttl: Duration::from_secs(86_400),
     immutable: true,
 };
+/// An account's webhook endpoints, cached for fan-out (invalidated when they change).
+pub const SUBSCRIPTIONS: Namespace = Namespace {
+    name: "subscriptions",
+    ttl: Duration::from_secs(300),
+    immutable: false,
+};
+/// The event types an account's enabled endpoints want (derived from its subscriptions and
+/// invalidated with them): consulted on every publish, so it stays a few bytes.
+pub const INTERESTS: Namespace = Namespace {
+    name: "event-interests",
+    ttl: Duration::from_secs(300),
+    immutable: false,
+};
+
+/// Every namespace: what warming recognises and what the admin API can invalidate.
+pub const NAMESPACES: [Namespace; 6] =
+    [KEYS, ACCOUNTS, EXHAUSTED, CHARTS, SUBSCRIPTIONS, INTERESTS];
+
+/// The namespace called `name`.
+pub fn namespace(name: &str) -> Option<Namespace> {
+    NAMESPACES.into_iter().find(|ns| ns.name == name)
+}
 
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
@@ -69,6 +99,9 @@ pub struct CacheConfig {
     pub staleness: Duration,
     /// How many hot keys L2 remembers for warming.
     pub hot_set_size: usize,
+    /// How often a container re-reads the generation board: the bound on how long an
+    /// invalidation takes to reach every container.
+    pub sync_interval: Duration,
 }
 
 impl Default for CacheConfig {
@@ -78,6 +111,7 @@ impl Default for CacheConfig {
             max_bytes: 64 * 1024 * 1024,
             staleness: Duration::from_secs(30),
             hot_set_size: 1000,
+            sync_interval: Duration::from_secs(1),
         }
     }
 }
@@ -100,27 +134,62 @@ pub trait SharedCache: Send + Sync + 'static {
     async fn hottest(&self, count: usize) -> Result<Vec<String>, SharedCacheError>;
 }
 
-/// L2 over the Redis protocol.
+/// L2 over the Redis protocol. It connects lazily and never fails a caller for being down: an
+/// unreachable server at cold start or later is a miss, and after a failure L2 is skipped for
+/// [`REDIS_RETRY_AFTER`] so a dead server costs requests no time-outs.
 pub struct RedisCache {
     connection: redis::aio::ConnectionManager,
     prefix: String,
+    /// Unix ms until which the server is taken to be down.
+    down_until_ms: std::sync::atomic::AtomicI64,
 }
 
+/// How long L2 is skipped after a failed call.
+pub const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Bounds on one connection attempt and one command: L2 must stay cheaper than the store.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
 impl RedisCache {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, SharedCacheError> {
+    /// A cache on `url`; only a malformed URL is an error (configuration), never reachability.
+    pub fn connect(url: &str, prefix: &str) -> Result<Self, SharedCacheError> {
         let client = redis::Client::open(url).map_err(|err| SharedCacheError(err.to_string()))?;
-        let connection = client
-            .get_connection_manager()
-            .await
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|err| SharedCacheError(err.to_string()))?;
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),
+            down_until_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// Runs one call unless the server is known to be down; a failure marks it down.
+    async fn call<T>(
+        &self,
+        run: impl AsyncFnOnce(redis::aio::ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, SharedCacheError> {
+        let now = crate::clock::now_millis();
+        if now < self.down_until_ms.load(Ordering::Relaxed) {
+            return Err(SharedCacheError(
+                "skipped: the server was unreachable".into(),
+            ));
+        }
+        run(self.connection.clone()).await.map_err(|err| {
+            if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+                self.down_until_ms.store(
+                    now + REDIS_RETRY_AFTER.as_millis() as i64,
+                    Ordering::Relaxed,
+                );
+            }
+            redis_error(err)
+        })
     }
 }
 
@@ -131,82 +200,77 @@ fn redis_error(err: redis::RedisError) -> SharedCacheError {
 #[async_trait]
 impl SharedCache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedCacheError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("GET")
-            .arg(self.key(key))
-            .query_async(&mut connection)
+        let key = self.key(key);
+        self.call(async move |mut c| redis::cmd("GET").arg(key).query_async(&mut c).await)
             .await
-            .map_err(redis_error)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SharedCacheError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64)
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(redis_error)
+        let key = self.key(key);
+        let millis = ttl.as_millis().max(1) as u64;
+        self.call(async move |mut c| {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), SharedCacheError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("DEL")
-            .arg(self.key(key))
-            .query_async::<()>(&mut connection)
+        let key = self.key(key);
+        self.call(async move |mut c| redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await)
             .await
-            .map_err(redis_error)
     }
 
     async fn generation(&self, namespace: &str) -> Result<u64, SharedCacheError> {
-        let mut connection = self.connection.clone();
-        let value: Option<u64> = redis::cmd("GET")
-            .arg(self.key(&format!("generation/{namespace}")))
-            .query_async(&mut connection)
-            .await
-            .map_err(redis_error)?;
+        let key = self.key(&format!("generation/{namespace}"));
+        let value: Option<u64> = self
+            .call(async move |mut c| redis::cmd("GET").arg(key).query_async(&mut c).await)
+            .await?;
         Ok(value.unwrap_or(0))
     }
 
     async fn bump_generation(&self, namespace: &str) -> Result<u64, SharedCacheError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("INCR")
-            .arg(self.key(&format!("generation/{namespace}")))
-            .query_async(&mut connection)
+        let key = self.key(&format!("generation/{namespace}"));
+        self.call(async move |mut c| redis::cmd("INCR").arg(key).query_async(&mut c).await)
             .await
-            .map_err(redis_error)
     }
 
     async fn touch_hot(&self, key: &str, keep: usize) -> Result<(), SharedCacheError> {
-        let mut connection = self.connection.clone();
         let hot = self.key("hot");
-        redis::pipe()
-            .cmd("ZINCRBY")
-            .arg(&hot)
-            .arg(1)
-            .arg(key)
-            .ignore()
-            .cmd("ZREMRANGEBYRANK")
-            .arg(&hot)
-            .arg(0)
-            .arg(-(keep as i64) - 1)
-            .ignore()
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(redis_error)
+        self.call(async move |mut c| {
+            redis::pipe()
+                .cmd("ZINCRBY")
+                .arg(&hot)
+                .arg(1)
+                .arg(key)
+                .ignore()
+                .cmd("ZREMRANGEBYRANK")
+                .arg(&hot)
+                .arg(0)
+                .arg(-(keep as i64) - 1)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 
     async fn hottest(&self, count: usize) -> Result<Vec<String>, SharedCacheError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("ZREVRANGE")
-            .arg(self.key("hot"))
-            .arg(0)
-            .arg(count.saturating_sub(1))
-            .query_async(&mut connection)
-            .await
-            .map_err(redis_error)
+        let hot = self.key("hot");
+        self.call(async move |mut c| {
+            redis::cmd("ZREVRANGE")
+                .arg(hot)
+                .arg(0)
+                .arg(count.saturating_sub(1))
+                .query_async(&mut c)
+                .await
+        })
+        .await
     }
 }
 
@@ -324,6 +388,11 @@ pub struct TwoLevelCache {
     l2_counters: LevelCounters,
     /// When EMF metrics were last printed (Unix ms).
     last_emitted_ms: std::sync::atomic::AtomicI64,
+    board: Option<Arc<dyn board::GenerationBoard>>,
+    /// When the last board read started (a read that started earlier saw less).
+    board_read_at: Mutex<Option<Instant>>,
+    /// One board read at a time per container; the others wait for its answer.
+    board_refresh: tokio::sync::Mutex<()>,
 }
 
 impl TwoLevelCache {
@@ -352,7 +421,91 @@ impl TwoLevelCache {
             l1_counters,
             l2_counters: LevelCounters::default(),
             last_emitted_ms: std::sync::atomic::AtomicI64::new(crate::clock::now_millis()),
+            board: None,
+            board_read_at: Mutex::new(None),
+            board_refresh: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Takes namespace generations from `board` (see the module docs).
+    pub fn with_board(mut self, board: Arc<dyn board::GenerationBoard>) -> Self {
+        self.board = Some(board);
+        self
+    }
+
+    /// Re-reads the board if the last read started more than a sync interval ago.
+    async fn refresh_board(&self, board: &dyn board::GenerationBoard) {
+        let interval = self.config.sync_interval;
+        let fresh = |at: &Mutex<Option<Instant>>| {
+            at.lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .is_some_and(|read| read.elapsed() < interval)
+        };
+        if fresh(&self.board_read_at) {
+            return;
+        }
+        let _single = self.board_refresh.lock().await;
+        if fresh(&self.board_read_at) {
+            return;
+        }
+        let started = Instant::now();
+        match board.read().await {
+            Ok(remote) => {
+                let mut generations = self.lock_generations();
+                for namespace in NAMESPACES {
+                    let shared = remote.get(namespace.name).copied().unwrap_or(0);
+                    let entry = generations.entry(namespace.name).or_insert((0, started));
+                    // Never backwards: a local bump whose write failed stays in force here.
+                    *entry = (entry.0.max(shared), started);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the cache generations; using the last known");
+            }
+        }
+        *self
+            .board_read_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(started);
+    }
+
+    /// Waits until every container must have seen an invalidation made before this call: a
+    /// writer calls it before answering when a later request elsewhere must not act on the old
+    /// value (a new webhook endpoint receives every event published after its creation).
+    pub async fn settle(&self) {
+        if self.board.is_some() {
+            tokio::time::sleep(self.config.sync_interval + Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The cached value, or `load`'s answer cached under the generation read *before* loading:
+    /// a value read just before an invalidation is then stored where nobody looks any more.
+    /// `Ok(None)` from `load` is answered and not cached.
+    pub async fn load<T, E, F>(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        load: F,
+    ) -> Result<Option<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: AsyncFnOnce() -> Result<Option<T>, E>,
+    {
+        let generation = self.generation(namespace).await;
+        let full = Self::full_key(namespace, generation, key);
+        if let Some(json) = self.lookup(namespace, &full).await
+            && let Ok(value) = serde_json::from_str(&json)
+        {
+            return Ok(Some(value));
+        }
+        let value = load().await?;
+        if let Some(value) = &value
+            && let Ok(json) = serde_json::to_string(value)
+        {
+            self.store_at(namespace, full, Arc::from(json), namespace.ttl)
+                .await;
+        }
+        Ok(value)
     }
 
     pub fn config(&self) -> &CacheConfig {
@@ -365,6 +518,13 @@ impl TwoLevelCache {
 
     /// The namespace's current generation: local, refreshed from L2 at most every staleness/2.
     async fn generation(&self, namespace: &Namespace) -> u64 {
+        if let Some(board) = &self.board {
+            self.refresh_board(board.as_ref()).await;
+            return self
+                .lock_generations()
+                .get(namespace.name)
+                .map_or(0, |(generation, _)| *generation);
+        }
         let refresh_after = self.config.staleness / 2;
         let cached = self.lock_generations().get(namespace.name).copied();
         match (&self.l2, cached) {
@@ -414,25 +574,30 @@ impl TwoLevelCache {
     /// served verbatim (a cached chart is ~14 KB that would otherwise be parsed on every hit).
     pub async fn get_json(&self, namespace: &Namespace, key: &str) -> Option<Arc<str>> {
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
-        if let Some(entry) = self.l1.get(&full).await {
+        self.lookup(namespace, &full).await
+    }
+
+    /// L1, then L2, at one full key.
+    async fn lookup(&self, namespace: &Namespace, full: &str) -> Option<Arc<str>> {
+        if let Some(entry) = self.l1.get(full).await {
             self.l1_counters.hits.fetch_add(1, Ordering::Relaxed);
             return Some(entry.json);
         }
         self.l1_counters.misses.fetch_add(1, Ordering::Relaxed);
         let l2 = self.l2.as_ref()?;
-        match l2.get(&full).await {
+        match l2.get(full).await {
             Ok(Some(bytes)) => {
                 self.l2_counters.hits.fetch_add(1, Ordering::Relaxed);
                 let stored: Stored = serde_json::from_slice(&bytes).ok()?;
                 let value: Arc<str> = Arc::from(stored.value.get());
                 self.insert_l1(
                     namespace,
-                    full.clone(),
+                    full.to_owned(),
                     value.clone(),
                     Duration::from_millis(stored.ttl_ms),
                 )
                 .await;
-                if let Err(err) = l2.touch_hot(&full, self.config.hot_set_size).await {
+                if let Err(err) = l2.touch_hot(full, self.config.hot_set_size).await {
                     tracing::debug!(error = %err, "hot set not updated");
                 }
                 Some(value)
@@ -496,6 +661,10 @@ impl TwoLevelCache {
         ttl: Duration,
     ) {
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
+        self.store_at(namespace, full, json, ttl).await;
+    }
+
+    async fn store_at(&self, namespace: &Namespace, full: String, json: Arc<str>, ttl: Duration) {
         if let Some(l2) = &self.l2 {
             // Mutable entries live in L2 no longer than the bound either: a container that read
             // a value just before an invalidation and stores it just after cannot keep it alive.
@@ -518,8 +687,13 @@ impl TwoLevelCache {
         self.insert_l1(namespace, full, json, ttl).await;
     }
 
-    /// Removes one key from both levels (other containers' L1 copies age out within the bound).
+    /// Removes one key from both levels. Other containers' L1 copies age out within the
+    /// staleness bound; with a board, a mutable key's whole namespace is invalidated instead,
+    /// which reaches every container within the sync interval.
     pub async fn invalidate(&self, namespace: &Namespace, key: &str) {
+        if self.board.is_some() && !namespace.immutable {
+            return self.invalidate_namespace(namespace).await;
+        }
         let full = Self::full_key(namespace, self.generation(namespace).await, key);
         self.l1.invalidate(&full).await;
         if let Some(l2) = &self.l2
@@ -536,8 +710,15 @@ impl TwoLevelCache {
             .lock_generations()
             .get(namespace.name)
             .map_or(0, |(g, _)| *g);
-        let next = match &self.l2 {
-            Some(l2) => match l2.bump_generation(namespace.name).await {
+        let next = match (&self.board, &self.l2) {
+            (Some(board), _) => match board.bump(namespace.name).await {
+                Ok(shared) => shared.max(local + 1),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot bump a shared generation; invalidating locally");
+                    local + 1
+                }
+            },
+            (None, Some(l2)) => match l2.bump_generation(namespace.name).await {
                 Ok(shared) => shared.max(local + 1),
                 Err(err) => {
                     self.l2_counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -545,7 +726,7 @@ impl TwoLevelCache {
                     local + 1
                 }
             },
-            None => local + 1,
+            (None, None) => local + 1,
         };
         self.lock_generations()
             .insert(namespace.name, (next, Instant::now()));
@@ -569,7 +750,7 @@ impl TwoLevelCache {
         };
         let mut warmed = 0;
         for full in keys {
-            let Some(namespace) = [KEYS, ACCOUNTS, EXHAUSTED, CHARTS]
+            let Some(namespace) = NAMESPACES
                 .into_iter()
                 .find(|ns| full.starts_with(&format!("{}/", ns.name)))
             else {
@@ -681,10 +862,9 @@ mod tests {
         }
         let stats = cache.stats().await;
         assert!(stats.l1_entries <= 10, "{stats:?}");
-        assert!(
-            stats.l1.evictions > 0 || stats.l1_entries < 200,
-            "{stats:?}"
-        );
+        // Every entry that is not held was removed for size (evicted, or refused admission,
+        // which moka reports the same way), and each removal was counted.
+        assert_eq!(stats.l1.evictions + stats.l1_entries, 200, "{stats:?}");
     }
 
     #[tokio::test]

@@ -110,7 +110,13 @@ impl FileSecrets {
 #[async_trait]
 impl Secrets for FileSecrets {
     async fn get(&self, name: &str) -> Result<SecretString, SecretError> {
-        match tokio::fs::read_to_string(self.path(name)?).await {
+        let path = self.path(name)?;
+        match tokio::fs::read_to_string(&path).await {
+            // An emptied file is damage, not a secret: an empty pepper would make every key 401.
+            Ok(value) if value.trim().is_empty() => Err(SecretError::Backend(format!(
+                "the secret file {} is empty; restore it from a backup",
+                path.display()
+            ))),
             Ok(value) => Ok(SecretString::new(value.trim_end().to_owned())),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 Err(SecretError::NotFound(name.to_owned()))
@@ -120,22 +126,31 @@ impl Secrets for FileSecrets {
     }
 
     async fn put(&self, name: &str, value: &SecretString) -> Result<(), SecretError> {
+        self.put_now(name, value)
+    }
+}
+
+impl FileSecrets {
+    /// Writes a secret file (a few bytes; blocking is fine): written then renamed, so a crash
+    /// never leaves a half-written secret.
+    pub fn put_now(&self, name: &str, value: &SecretString) -> Result<(), SecretError> {
         let path = self.path(name)?;
         let io = |err: std::io::Error| SecretError::Backend(err.to_string());
-        tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
-        // Write then rename: a crash never leaves a half-written secret.
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
         let temporary = path.with_extension("tmp");
-        tokio::fs::write(&temporary, value.expose())
-            .await
-            .map_err(io)?;
+        std::fs::write(&temporary, value.expose()).map_err(io)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            tokio::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-                .await
+            std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
                 .map_err(io)?;
         }
-        tokio::fs::rename(&temporary, &path).await.map_err(io)
+        std::fs::rename(&temporary, &path).map_err(io)
+    }
+
+    /// The file that holds secret `name`.
+    pub fn file_of(&self, name: &str) -> Result<PathBuf, SecretError> {
+        self.path(name)
     }
 }
 

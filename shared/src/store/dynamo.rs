@@ -571,9 +571,7 @@ impl Store for DynamoStore {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        if query.limit == 0 {
-            return Err(StoreError::Invalid("a query limit is at least 1".into()));
-        }
+        query.validate()?;
         let (key_names, partition_value, index_name) = match &query.partition {
             Partition::Table(pk) => (("pk", "sk"), pk.clone(), None),
             Partition::Index(gsi1pk) => (("gsi1pk", "gsi1sk"), gsi1pk.clone(), Some(INDEX_NAME)),

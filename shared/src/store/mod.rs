@@ -351,16 +351,110 @@ impl Query {
         self.descending = true;
         self
     }
+
+    /// What both backends check first: a positive limit, and a cursor from this very partition
+    /// (a cursor of another list, even one of the caller's own, is refused, never followed).
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        if self.limit == 0 {
+            return Err(StoreError::Invalid("a query limit is at least 1".into()));
+        }
+        let Some(cursor) = &self.cursor else {
+            return Ok(());
+        };
+        let same_partition = match &self.partition {
+            Partition::Table(pk) => cursor.pk == *pk && cursor.index.is_none(),
+            Partition::Index(pk) => cursor.index.as_ref().is_some_and(|index| index.pk == *pk),
+        };
+        if same_partition {
+            Ok(())
+        } else {
+            Err(StoreError::InvalidCursor)
+        }
+    }
 }
 
-/// An opaque pagination position: the last item returned. Both backends encode it the same way,
-/// so a cursor is a stable part of the API (`next_cursor`).
+/// A pagination position: the last item returned. It reaches the API only sealed
+/// ([`CursorSeal`]), the same way on both backends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     pub pk: String,
     pub sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexKey>,
+}
+
+/// Seals cursors for the API: opaque and tamper-evident. A sealed cursor is
+/// `base64url(tag ‖ ciphertext)`, where `tag` is the first 16 bytes of HMAC-SHA256 of the
+/// cursor's JSON under one derived key and the ciphertext is the JSON XORed with an
+/// HMAC-SHA256 keystream (under another) seeded by the tag — a deterministic, SIV-style
+/// authenticated encryption. Changing any byte fails the tag: a forged cursor is refused before
+/// it reaches a store, and nobody can read or build store keys from one.
+#[derive(Clone)]
+pub struct CursorSeal {
+    tag_key: [u8; 32],
+    stream_key: [u8; 32],
+}
+
+const CURSOR_TAG_BYTES: usize = 16;
+
+impl CursorSeal {
+    /// Keys derived from `secret` (the key pepper: the same in every container and function).
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            tag_key: prf(secret, &[b"orrery cursor tag v1"]),
+            stream_key: prf(secret, &[b"orrery cursor stream v1"]),
+        }
+    }
+
+    pub fn seal(&self, cursor: &Cursor) -> String {
+        let json = serde_json::to_vec(cursor).unwrap_or_default();
+        let tag = &prf(&self.tag_key, &[&json])[..CURSOR_TAG_BYTES];
+        let mut sealed = tag.to_vec();
+        sealed.extend(self.xor_stream(tag, &json));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+    }
+
+    pub fn open(&self, text: &str) -> Result<Cursor, StoreError> {
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| StoreError::InvalidCursor)?;
+        if sealed.len() <= CURSOR_TAG_BYTES || sealed.len() > 4096 {
+            return Err(StoreError::InvalidCursor);
+        }
+        let (tag, ciphertext) = sealed.split_at(CURSOR_TAG_BYTES);
+        let json = self.xor_stream(tag, ciphertext);
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.tag_key)
+            .map_err(|_| StoreError::InvalidCursor)?;
+        hmac::Mac::update(&mut mac, &json);
+        hmac::Mac::verify_truncated_left(mac, tag).map_err(|_| StoreError::InvalidCursor)?;
+        serde_json::from_slice(&json).map_err(|_| StoreError::InvalidCursor)
+    }
+
+    fn xor_stream(&self, tag: &[u8], data: &[u8]) -> Vec<u8> {
+        data.chunks(32)
+            .enumerate()
+            .flat_map(|(block, chunk)| {
+                let pad = prf(&self.stream_key, &[tag, &(block as u64).to_be_bytes()]);
+                chunk
+                    .iter()
+                    .zip(pad)
+                    .map(|(byte, pad)| byte ^ pad)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under `key`.
+fn prf(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::Mac as _;
+    #[allow(clippy::expect_used)]
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 impl Cursor {
@@ -373,19 +467,6 @@ impl Cursor {
                 Partition::Table(_) => None,
             },
         }
-    }
-
-    pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-    }
-
-    pub fn decode(text: &str) -> Result<Self, StoreError> {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(StoreError::InvalidCursor)
     }
 }
 
@@ -655,10 +736,36 @@ mod tests {
             sk: "s".into(),
             index: Some(IndexKey::new("g", "h")),
         };
-        assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+        let seal = CursorSeal::new(b"pepper");
+        let sealed = seal.seal(&cursor);
+        assert_eq!(seal.open(&sealed), Ok(cursor.clone()));
+        assert_eq!(seal.open("not a cursor"), Err(StoreError::InvalidCursor));
+        // Opaque: neither the JSON nor the store keys can be read from it.
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&sealed)
+            .expect("base64url");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("\"pk\""),
+            "{sealed}"
+        );
+        // Tamper-evident: every flipped bit is refused, and so is another secret's cursor.
+        for position in 0..bytes.len() {
+            let mut forged = bytes.clone();
+            forged[position] ^= 1;
+            let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged);
+            assert_eq!(
+                seal.open(&forged),
+                Err(StoreError::InvalidCursor),
+                "byte {position}"
+            );
+        }
         assert_eq!(
-            Cursor::decode("not a cursor"),
+            CursorSeal::new(b"other").open(&sealed),
             Err(StoreError::InvalidCursor)
         );
+        // The readable cursors of before are refused too.
+        let old = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&cursor).expect("json"));
+        assert_eq!(seal.open(&old), Err(StoreError::InvalidCursor));
     }
 }

@@ -15,26 +15,13 @@ use sha2::{Digest, Sha256};
 use super::client::{Attempt, ErrorClass};
 use super::endpoints::{self, EndpointRecord};
 use super::schedule::{NextStep, next_step, parse_retry_after};
-use crate::cache::Namespace;
+use crate::cache::{INTERESTS, SUBSCRIPTIONS};
 use crate::consumer::{IncomingMessage, Outcome};
 use crate::events::{Event, EventType};
 use crate::queue::OutgoingMessage;
 use crate::store::{Item, Key, Table};
 use crate::{App, clock};
 
-/// An account's endpoints, cached for fan-out (invalidated when they change).
-pub const SUBSCRIPTIONS: Namespace = Namespace {
-    name: "subscriptions",
-    ttl: Duration::from_secs(300),
-    immutable: false,
-};
-/// The event types an account's enabled endpoints want (derived from its subscriptions and
-/// invalidated with them): consulted on every publish, so it stays a few bytes.
-pub const INTERESTS: Namespace = Namespace {
-    name: "event-interests",
-    ttl: Duration::from_secs(300),
-    immutable: false,
-};
 /// An endpoint failing without a success for this long is disabled.
 pub const DISABLE_AFTER: chrono::Duration = chrono::Duration::days(5);
 /// How long attempts stay in the delivery log.
@@ -71,19 +58,17 @@ async fn subscriptions(
     app: &App,
     account_id: &str,
 ) -> Result<Vec<EndpointRecord>, crate::store::StoreError> {
-    if let Some(cached) = app
+    let records = app
         .cache
-        .get::<Vec<EndpointRecord>>(&SUBSCRIPTIONS, account_id)
-        .await
-    {
-        return Ok(cached);
-    }
-    let records = endpoints::all_of(app, account_id).await?;
-    app.cache.put(&SUBSCRIPTIONS, account_id, &records).await;
-    Ok(records)
+        .load(&SUBSCRIPTIONS, account_id, async || {
+            endpoints::all_of(app, account_id).await.map(Some)
+        })
+        .await?;
+    Ok(records.unwrap_or_default())
 }
 
-/// Forgets an account's cached subscriptions (after an endpoint changes).
+/// Forgets an account's cached subscriptions (after an endpoint changes): everywhere within the
+/// cache's sync interval.
 pub async fn forget_subscriptions(app: &App, account_id: &str) {
     app.cache.invalidate(&SUBSCRIPTIONS, account_id).await;
     app.cache.invalidate(&INTERESTS, account_id).await;
@@ -92,29 +77,29 @@ pub async fn forget_subscriptions(app: &App, account_id: &str) {
 /// Whether any enabled endpoint of the account wants `kind`. Events nobody listens to are not
 /// queued: most chart requests come from accounts without such a subscription, and each queued
 /// event costs a send, a receive and a delete. This reads the same cache as the fan-out, so it
-/// is exactly as fresh. If the endpoints cannot be read, the answer is yes (never drop an event
-/// that might be wanted).
+/// is exactly as fresh; an endpoint's creation answers only once every container must see it
+/// (`settle`), so no event published after that answer is dropped. If the endpoints cannot be
+/// read, the answer is yes (never drop an event that might be wanted).
 pub async fn is_wanted(app: &App, account_id: &str, kind: EventType) -> bool {
-    if let Some(wanted) = app
+    let wanted = app
         .cache
-        .get::<Vec<EventType>>(&INTERESTS, account_id)
-        .await
-    {
-        return wanted.contains(&kind);
-    }
-    let records = match subscriptions(app, account_id).await {
-        Ok(records) => records,
+        .load(&INTERESTS, account_id, async || {
+            let records = subscriptions(app, account_id).await?;
+            Ok::<_, crate::store::StoreError>(Some(
+                EventType::ALL
+                    .into_iter()
+                    .filter(|&t| records.iter().any(|endpoint| endpoint.wants(t)))
+                    .collect::<Vec<EventType>>(),
+            ))
+        })
+        .await;
+    match wanted {
+        Ok(wanted) => wanted.is_some_and(|wanted| wanted.contains(&kind)),
         Err(err) => {
             tracing::warn!(error = %err, "cannot read the subscriptions; publishing anyway");
-            return true;
+            true
         }
-    };
-    let wanted: Vec<EventType> = EventType::ALL
-        .into_iter()
-        .filter(|&t| records.iter().any(|endpoint| endpoint.wants(t)))
-        .collect();
-    app.cache.put(&INTERESTS, account_id, &wanted).await;
-    wanted.contains(&kind)
+    }
 }
 
 /// Queues one delivery per subscribed, enabled endpoint; returns how many.
@@ -209,7 +194,7 @@ async fn disable(app: &App, endpoint: &EndpointRecord, reason: String) {
     match endpoints::disable(app, endpoint, &reason).await {
         Ok(()) => {
             forget_subscriptions(app, &endpoint.account_id).await;
-            crate::access::manage::publish(
+            crate::events::publish(
                 app,
                 EventType::EndpointDisabled,
                 &endpoint.account_id,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::signature::WebhookSecret;
 use super::ssrf::check_url;
 use crate::events::EventType;
-use crate::store::{Condition, Cursor, Item, Key, Query, StoreError, Table};
+use crate::store::{Condition, Cursor, Increment, Item, Key, Query, StoreError, Table};
 use crate::{ApiError, App, FieldError, clock, idempotency, ids};
 
 /// Endpoints an account may have.
@@ -215,18 +215,45 @@ fn not_found() -> ApiError {
     ApiError::NotFound("No webhook endpoint with this id.".into())
 }
 
-/// Every endpoint of an account (at most [`MAX_ENDPOINTS`]), for fan-out.
+/// Every endpoint of an account, for fan-out: all pages, however many there are (the limit is
+/// enforced at creation; fan-out must not depend on it holding).
 pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, StoreError> {
-    let (records, _) = app
-        .store
-        .query(
-            Query::partition(Table::Entities, format!("ACCT#{account_id}"))
-                .with_prefix("WEBHOOK#")
-                .with_limit(MAX_ENDPOINTS + 1),
-        )
-        .await?
-        .parse()?;
-    Ok(records)
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (records, next): (Vec<EndpointRecord>, _) = app
+            .store
+            .query(
+                Query::partition(Table::Entities, format!("ACCT#{account_id}"))
+                    .with_prefix("WEBHOOK#")
+                    .with_limit(MAX_ENDPOINTS + 1)
+                    .after(cursor),
+            )
+            .await?
+            .parse()?;
+        all.extend(records);
+        cursor = next;
+        if cursor.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+/// The account's endpoint counter: admitted atomically with a ceiling, as quotas are.
+fn count_key(account_id: &str) -> Key {
+    Key::new(
+        Table::Entities,
+        format!("ACCT#{account_id}"),
+        "WEBHOOKCOUNT",
+    )
+}
+
+fn count_change(account_id: &str, by: i64) -> crate::store::WriteOp {
+    let mut change = Increment::new(count_key(account_id), "endpoints", by);
+    if by > 0 {
+        change.ceiling = Some(MAX_ENDPOINTS as i64);
+    }
+    crate::store::WriteOp::Increment(change)
 }
 
 pub async fn create(
@@ -266,11 +293,6 @@ pub async fn create(
             true,
         ));
     }
-    if all_of(app, account_id).await?.len() >= MAX_ENDPOINTS {
-        return Err(ApiError::Conflict(format!(
-            "An account can have at most {MAX_ENDPOINTS} webhook endpoints; delete one first."
-        )));
-    }
     let now = clock::now();
     let record = EndpointRecord {
         id: ids::new_id(ID_PREFIX),
@@ -288,10 +310,15 @@ pub async fn create(
         version: 1,
         failing_since: None,
     };
-    let mut writes = vec![crate::store::WriteOp::Put {
-        item: Item::from_serializable(record_key(account_id, &record.id), &record)?,
-        condition: Some(Condition::NotExists),
-    }];
+    // The endpoint, the counter under its ceiling and the idempotency claim: all or nothing,
+    // so concurrent creations can never pass the limit.
+    let mut writes = vec![
+        crate::store::WriteOp::Put {
+            item: Item::from_serializable(record_key(account_id, &record.id), &record)?,
+            condition: Some(Condition::NotExists),
+        },
+        count_change(account_id, 1),
+    ];
     if let Some(key) = idempotency_key {
         writes.push(idempotency::claim(
             account_id,
@@ -300,8 +327,23 @@ pub async fn create(
             &record.id,
         )?);
     }
-    app.store.transact(writes).await?;
+    match app.store.transact(writes).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&1) => {
+            return Err(ApiError::Conflict(format!(
+                "An account can have at most {MAX_ENDPOINTS} webhook endpoints; delete one first."
+            )));
+        }
+        Err(StoreError::TransactionCanceled { failed }) if failed.contains(&2) => {
+            return Err(ApiError::Conflict(
+                "A request with this Idempotency-Key is in progress or done; retry to get its answer.".into(),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    }
     super::delivery::forget_subscriptions(app, account_id).await;
+    // Answer only once every container's interest cache must have seen the endpoint.
+    app.cache.settle().await;
     Ok((
         CreatedEndpointView {
             endpoint: EndpointView::from(&record),
@@ -405,6 +447,8 @@ pub async fn update(
     }
     let saved = save(app, record).await?;
     super::delivery::forget_subscriptions(app, account_id).await;
+    // New event types or a re-enabled endpoint: as at creation, answer once everyone sees it.
+    app.cache.settle().await;
     Ok(EndpointView::from(&saved))
 }
 
@@ -413,10 +457,16 @@ pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiErro
         return Err(not_found());
     }
     app.store
-        .delete(&record_key(account_id, id), Some(Condition::Exists))
+        .transact(vec![
+            crate::store::WriteOp::Delete {
+                key: record_key(account_id, id),
+                condition: Some(Condition::Exists),
+            },
+            count_change(account_id, -1),
+        ])
         .await
         .map_err(|err| match err {
-            StoreError::ConditionFailed => not_found(),
+            StoreError::TransactionCanceled { .. } => not_found(),
             other => other.into(),
         })?;
     super::delivery::forget_subscriptions(app, account_id).await;
