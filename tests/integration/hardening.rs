@@ -28,6 +28,7 @@ on_both_backends!(
     the_wheel_stays_well_formed_xml_whatever_the_name,
     the_smaller_edges,
     forged_and_tampered_cursors_are_400,
+    operators_redrive_dead_letters_over_the_admin_api,
 );
 
 /// The app without queue workers: what requests publish stays in the events queue to read.
@@ -706,6 +707,72 @@ async fn forged_and_tampered_cursors_are_400(backend: TestBackend) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Item 13: the operator path for the dead-letter queues.
+async fn operators_redrive_dead_letters_over_the_admin_api(backend: TestBackend) {
+    let server = serve(backend).await;
+    let pair = server.app().queues.events.clone();
+    for n in 0..3 {
+        pair.dead_letters
+            .send(OutgoingMessage::new(format!("dead-{n}")))
+            .await
+            .unwrap();
+    }
+    let redrive = |path: &'static str, body: Value, key: &'static str| {
+        server
+            .client
+            .post(server.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let refused = redrive("/v1/admin/queues/events/redrive", json!({}), "orr_admin_wrong")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let unknown = redrive("/v1/admin/queues/nope/redrive", json!({}), ADMIN_KEY).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let invalid = redrive("/v1/admin/queues/events/redrive", json!({"max": 0}), ADMIN_KEY)
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let moved = redrive("/v1/admin/queues/events/redrive", json!({"max": 2}), ADMIN_KEY)
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    assert_eq!(moved.json::<Value>().await.unwrap()["moved"], 2);
+    let rest = server
+        .client
+        .post(server.url("/v1/admin/queues/events/redrive"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), StatusCode::OK, "the body is optional");
+    assert_eq!(rest.json::<Value>().await.unwrap()["moved"], 1);
+
+    let mut bodies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bodies.len() < 3 && Instant::now() < deadline {
+        for message in pair
+            .main
+            .receive(10, Duration::from_secs(60), Duration::from_millis(200))
+            .await
+            .unwrap()
+        {
+            bodies.push(message.body);
+        }
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["dead-0", "dead-1", "dead-2"]);
+    let left = pair
+        .dead_letters
+        .receive(10, Duration::from_secs(60), Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "the dead-letter queue is empty");
 }
 
 /// Item 4, serving binaries: the release profile unwinds, so the catch-panic layer (tested in

@@ -207,8 +207,10 @@ pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResource
         counters: format!("counters-{suffix}"),
         logs: format!("logs-{suffix}"),
     };
-    for name in [&tables.entities, &tables.counters, &tables.logs] {
-        create_table(&dynamodb, name).await;
+    // As template.yaml: only the entities table has the secondary index.
+    create_table(&dynamodb, &tables.entities, true).await;
+    for name in [&tables.counters, &tables.logs] {
+        create_table(&dynamodb, name, false).await;
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let (events_queue_url, events_dlq_url) = create_queue_pair(
@@ -248,22 +250,22 @@ fn key(name: &str, kind: KeyType) -> KeySchemaElement {
         .unwrap()
 }
 
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    client
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, with_index: bool) {
+    let mut attributes = vec![attribute("pk"), attribute("sk")];
+    if with_index {
+        attributes.extend([attribute("gsi1pk"), attribute("gsi1sk")]);
+    }
+    let mut request = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(vec![
-            attribute("pk"),
-            attribute("sk"),
-            attribute("gsi1pk"),
-            attribute("gsi1sk"),
-        ]))
+        .set_attribute_definitions(Some(attributes))
         .set_key_schema(Some(vec![
             key("pk", KeyType::Hash),
             key("sk", KeyType::Range),
-        ]))
-        .global_secondary_indexes(
+        ]));
+    if with_index {
+        request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name("gsi1")
                 .set_key_schema(Some(vec![
@@ -277,10 +279,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
                 )
                 .build()
                 .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create table on moto");
+        );
+    }
+    request.send().await.expect("create table on moto");
     client
         .update_time_to_live()
         .table_name(name)
