@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=".venv"
-TOOLS_STAMP="$VENV/.orrery-tools-v3"
+TOOLS_STAMP="$VENV/.orrery-tools-v4"
 if [ ! -f "$TOOLS_STAMP" ]; then
-  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli, openapi-spec-validator, standardwebhooks)"
+  echo "==> installing test tools into $VENV (moto server, cfn-lint, aws-sam-cli, openapi-spec-validator, standardwebhooks, schemathesis)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
   touch "$TOOLS_STAMP"
@@ -21,10 +21,13 @@ MOTO_LOG=$(mktemp)
 "$VENV/bin/python" scripts/moto_server.py "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 REDIS_PID=""
+LOCAL_PID=""
+LOCAL_DIR=""
 cleanup() {
-  kill "$MOTO_PID" $REDIS_PID 2>/dev/null || true
-  wait "$MOTO_PID" $REDIS_PID 2>/dev/null || true
+  kill "$MOTO_PID" $REDIS_PID $LOCAL_PID 2>/dev/null || true
+  wait "$MOTO_PID" $REDIS_PID $LOCAL_PID 2>/dev/null || true
   rm -f "$MOTO_LOG"
+  if [ -n "$LOCAL_DIR" ]; then rm -rf "$LOCAL_DIR"; fi
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do
@@ -72,6 +75,45 @@ OPENAPI_JSON=$(mktemp --suffix=.json)
 cargo run -q --locked -p orrery-openapi --example print > "$OPENAPI_JSON"
 "$VENV/bin/openapi-spec-validator" "$OPENAPI_JSON"
 rm -f "$OPENAPI_JSON"
+
+# The API under a fuzzer: schemathesis reads the /openapi.json that orrery-local serves and runs
+# every phase (examples, coverage, fuzzing, stateful over the documented links) with every check
+# (its defaults are all of them: server errors, status codes, content types, response schemas
+# and headers, positive and negative data, auth, use after free, ...). Configuration, including
+# the few per-operation allowances and why they exist: scripts/schemathesis.toml.
+echo "==> schemathesis against orrery-local"
+cargo build -q --locked -p orrery-local
+LOCAL_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+LOCAL_DIR=$(mktemp -d)
+export ORRERY_ADMIN_KEY="orrery-schemathesis-admin-key-0123456789"
+target/debug/orrery-local --addr "127.0.0.1:$LOCAL_PORT" --data-dir "$LOCAL_DIR/data" \
+  >"$LOCAL_DIR/server.log" 2>&1 &
+LOCAL_PID=$!
+LOCAL_URL="http://127.0.0.1:$LOCAL_PORT"
+for _ in $(seq 1 100); do
+  if curl -fsS "$LOCAL_URL/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$LOCAL_PID" 2>/dev/null; then echo "orrery-local exited:"; cat "$LOCAL_DIR/server.log"; exit 1; fi
+  sleep 0.1
+done
+curl -fsS "$LOCAL_URL/health" >/dev/null || { echo "orrery-local did not start:"; cat "$LOCAL_DIR/server.log"; exit 1; }
+# An account on the unlimited tier, so no quota runs out mid-run; its first key is the API key.
+ACCOUNT_JSON=$(curl -fsS -X POST "$LOCAL_URL/v1/admin/accounts" \
+  -H "Authorization: Bearer $ORRERY_ADMIN_KEY" -H 'Content-Type: application/json' \
+  -d '{"name": "schemathesis", "tier": "unlimited"}')
+read -r ORRERY_TEST_ACCOUNT_ID ORRERY_TEST_KEY_ID ORRERY_TEST_API_KEY < <(
+  printf '%s' "$ACCOUNT_JSON" | "$VENV/bin/python" -c \
+    'import json, sys; a = json.load(sys.stdin); print(a["account"]["id"], a["api_key"]["id"], a["api_key"]["key"])'
+)
+export ORRERY_TEST_ACCOUNT_ID ORRERY_TEST_KEY_ID ORRERY_TEST_API_KEY
+# Each security scheme gets its own credentials (the API key; the admin key for /v1/admin),
+# from scripts/schemathesis.toml. Bounded for a 2-core machine: 50 cases per operation and
+# phase, and a fixed seed so that a failure reproduces (`--seed` with the case id it prints).
+"$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$LOCAL_URL/openapi.json" \
+  --phases examples,coverage,fuzzing,stateful \
+  --max-examples 50 --seed 20261201 --workers 1 --generation-database none --no-color
+kill "$LOCAL_PID" 2>/dev/null || true
+wait "$LOCAL_PID" 2>/dev/null || true
+LOCAL_PID=""
 
 echo "==> template lint"
 "$VENV/bin/cfn-lint" template.yaml

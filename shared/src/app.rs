@@ -8,8 +8,9 @@ use crate::access::keys::KeyHasher;
 use crate::cache::board::StoreBoard;
 use crate::cache::{RedisCache, SharedCache, TwoLevelCache};
 use crate::config::{AwsResources, Config, ConfigError};
-use crate::embedded::{DeadLetterPolicy, EmbeddedDb, EmbeddedQueue, EmbeddedStore};
+use crate::embedded::EmbeddedDb;
 use crate::events::EventPublisher;
+use crate::queue::embedded::{DeadLetterPolicy, EmbeddedQueue};
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{Queue, QueuePair};
 use crate::secrets::{
@@ -17,6 +18,7 @@ use crate::secrets::{
 };
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
+use crate::store::embedded::EmbeddedStore;
 
 /// How many receives before a message goes to its dead-letter queue (matches `template.yaml`).
 pub const EVENTS_MAX_RECEIVES: u32 = 5;
@@ -41,8 +43,6 @@ pub struct App {
     pub events: EventPublisher,
     /// `dynamodb` or `embedded`, for `/health`.
     pub backend: &'static str,
-    /// Set when the embedded engine backs this app (for stats and tests).
-    pub embedded: Option<EmbeddedDb>,
     pub cache: Arc<TwoLevelCache>,
     /// Loaded on first use (one secret read per container), not at cold start.
     key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
@@ -67,7 +67,6 @@ impl App {
         store: Arc<dyn Store>,
         queues: Queues,
         secrets: Arc<dyn Secrets>,
-        embedded: Option<EmbeddedDb>,
     ) -> Self {
         let ttl = config.secret_cache_ttl;
         Self {
@@ -78,7 +77,6 @@ impl App {
             store,
             queues,
             secrets: Arc::new(CachedSecrets::new(secrets, ttl)),
-            embedded,
             key_hasher: Arc::default(),
             cursor_seal: Arc::default(),
             webhook_client: Arc::default(),
@@ -188,7 +186,6 @@ impl App {
             Arc::new(DynamoStore::new(dynamodb, resources.tables.clone())),
             queues,
             Arc::new(AwsSecrets::new(secrets)),
-            None,
         )
     }
 
@@ -247,7 +244,6 @@ impl App {
             Arc::new(EmbeddedStore::new(db.clone())),
             queues,
             secrets,
-            Some(db),
         )
     }
 }

@@ -1,7 +1,6 @@
 //! Typed configuration from environment variables, read once per cold start. A bad or missing
 //! variable is an error that names it.
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -209,12 +208,6 @@ impl AwsResources {
             deliveries_dlq_url: env_required("ORRERY_DELIVERIES_DLQ_URL")?,
         })
     }
-}
-
-/// Settings of `orrery-local`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalSettings {
-    pub data_dir: PathBuf,
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ tokio::task_local! {
 /// consumers) it is sent at once. A send failure is logged, not returned: the work the event
 /// reports is done and must not be reported as failed.
 pub async fn publish(app: &App, kind: EventType, account_id: &str, data: Value) {
-    if !crate::webhooks::delivery::is_wanted(app, account_id, kind).await {
+    if !crate::webhooks::subscriptions::is_wanted(app, account_id, kind).await {
         return;
     }
     let event = Event::new(kind, account_id, data);

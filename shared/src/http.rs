@@ -58,7 +58,13 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| body_rejection(rejection, limit))?;
-        parse_json(&bytes).map(ApiJson)
+        let value = parse_json(&bytes)?;
+        // Every body this API takes is a JSON object; serde would also fill a struct from an
+        // array of its fields in order (`["Acme", "premium"]`), which no schema admits.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::validation("", "the body must be a JSON object"));
+        }
+        Ok(ApiJson(value))
     }
 }
 
@@ -137,13 +143,40 @@ fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Deserialises an optional whole number also when it is written with a zero fraction (`409.0`):
+/// JSON has one number type, and JSON Schema's `integer` admits such values.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::{Deserialize, Error};
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "invalid value: {number}, expected a whole number in range"
+            ))
+        })
+}
+
 /// `?limit=&cursor=` of list endpoints, checked: limit 1..=100 (default 20), cursor opaque.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size, 1 to 100 (default 20; empty: the default).
     #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(value_type = Option<String>, pattern = r"^(\+?0*([1-9][0-9]?|100))?$")]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     #[serde(default)]

@@ -6,7 +6,7 @@
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Condition, Item, Key, Store, StoreError, Table, WriteOp};
+use crate::store::{Condition, Item, Key, Store, StoreError, WriteOp, keyspace};
 use crate::{ApiError, clock};
 
 pub const HEADER: &str = "idempotency-key";
@@ -75,11 +75,7 @@ pub struct Claim {
 }
 
 fn claim_key(account_id: &str, idempotency_key: &str) -> Key {
-    Key::new(
-        Table::Entities,
-        format!("ACCT#{account_id}"),
-        format!("IDEMP#{idempotency_key}"),
-    )
+    keyspace::idempotency_claim(account_id, idempotency_key)
 }
 
 /// The write that claims `idempotency_key`; it fails its condition if the key is taken.

@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod idempotency;
 pub mod ids;
+pub mod lambda;
 pub mod openapi;
 pub mod queue;
 pub mod secrets;

@@ -19,8 +19,8 @@ use orrery::config::Config;
 use orrery::embedded::EmbeddedDb;
 use orrery::queue::OutgoingMessage;
 use orrery::secrets::MemorySecrets;
-use orrery::webhooks::delivery::DeliveryMessage;
 use orrery::webhooks::endpoints::{self, NewEndpoint};
+use orrery::webhooks::fanout::DeliveryMessage;
 use orrery::webhooks::ssrf::UrlPolicy;
 use tokio::sync::Notify;
 

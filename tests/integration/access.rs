@@ -706,7 +706,7 @@ async fn validation_errors_name_fields(backend: TestBackend) {
 async fn serve_probe(
     backend: TestBackend,
     options_tiers: Option<orrery::access::tiers::TierLimits>,
-) -> (TestApp, Arc<orrery::store::CountingStore>) {
+) -> (TestApp, Arc<orrery_tests::CountingStore>) {
     let mut options = TestOptions::default();
     if let Some(tiers) = options_tiers {
         options.config.tiers = tiers;

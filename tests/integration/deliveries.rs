@@ -519,7 +519,7 @@ async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
         )
         .await
         .unwrap();
-    orrery::webhooks::delivery::forget_subscriptions(app, account).await;
+    orrery::webhooks::subscriptions::forget_subscriptions(app, account).await;
 
     it.save_a_chart().await;
     received(receiver, 1, std::time::Duration::from_secs(20)).await;
@@ -582,7 +582,7 @@ async fn a_delivery_survives_a_worker_dying_mid_attempt() {
         .find(|e| e.kind == orrery::events::EventType::ChartSaved)
         .unwrap();
     assert_eq!(
-        orrery::webhooks::delivery::fan_out(&app, &saved)
+        orrery::webhooks::fanout::fan_out(&app, &saved)
             .await
             .unwrap(),
         1

@@ -210,7 +210,7 @@ async fn fan_out_reaches_every_endpoint_however_many(backend: TestBackend) {
         app.store.put(item, None).await.unwrap();
     }
     let event = orrery::events::Event::new(EventType::ChartSaved, account, json!({}));
-    let queued = orrery::webhooks::delivery::fan_out(&app, &event)
+    let queued = orrery::webhooks::fanout::fan_out(&app, &event)
         .await
         .unwrap();
     assert_eq!(queued, 25);
@@ -727,20 +727,34 @@ async fn operators_redrive_dead_letters_over_the_admin_api(backend: TestBackend)
             .json(&body)
             .send()
     };
-    let refused = redrive("/v1/admin/queues/events/redrive", json!({}), "orr_admin_wrong")
-        .await
-        .unwrap();
+    let refused = redrive(
+        "/v1/admin/queues/events/redrive",
+        json!({}),
+        "orr_admin_wrong",
+    )
+    .await
+    .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let unknown = redrive("/v1/admin/queues/nope/redrive", json!({}), ADMIN_KEY).await.unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let invalid = redrive("/v1/admin/queues/events/redrive", json!({"max": 0}), ADMIN_KEY)
+    let unknown = redrive("/v1/admin/queues/nope/redrive", json!({}), ADMIN_KEY)
         .await
         .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let invalid = redrive(
+        "/v1/admin/queues/events/redrive",
+        json!({"max": 0}),
+        ADMIN_KEY,
+    )
+    .await
+    .unwrap();
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    let moved = redrive("/v1/admin/queues/events/redrive", json!({"max": 2}), ADMIN_KEY)
-        .await
-        .unwrap();
+    let moved = redrive(
+        "/v1/admin/queues/events/redrive",
+        json!({"max": 2}),
+        ADMIN_KEY,
+    )
+    .await
+    .unwrap();
     assert_eq!(moved.status(), StatusCode::OK);
     assert_eq!(moved.json::<Value>().await.unwrap()["moved"], 2);
     let rest = server

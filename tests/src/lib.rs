@@ -37,6 +37,8 @@ pub struct TestBackend {
     pub sdk: Option<aws_config::SdkConfig>,
     /// The tables and queues of the moto stack.
     pub resources: Option<AwsResources>,
+    /// The embedded backend's engine (a second container shares it: one file, one writer).
+    db: Option<EmbeddedDb>,
     _data_dir: Option<TempDir>,
 }
 
@@ -53,15 +55,14 @@ impl TestBackend {
     }
 
     /// Wraps the backend's store so a test can count the calls that reach it.
-    pub fn count_store_calls(mut self) -> (Self, Arc<orrery::store::CountingStore>) {
-        let counting = Arc::new(orrery::store::CountingStore::new(self.app.store.clone()));
+    pub fn count_store_calls(mut self) -> (Self, Arc<CountingStore>) {
+        let counting = Arc::new(CountingStore::new(self.app.store.clone()));
         let app = &self.app;
         self.app = App::from_parts(
             (*app.config).clone(),
             counting.clone(),
             app.queues.clone(),
             app.secrets.clone(),
-            app.embedded.clone(),
         );
         (self, counting)
     }
@@ -73,10 +74,7 @@ impl TestBackend {
         match self.kind {
             Backend::Embedded => App::embedded_with(
                 config,
-                self.app
-                    .embedded
-                    .clone()
-                    .expect("an embedded app has its engine"),
+                self.db.clone().expect("an embedded backend has its engine"),
                 Arc::new(FileSecrets::new(self.data_dir().unwrap().join("secrets"))),
             ),
             Backend::Moto => App::aws(
@@ -117,12 +115,18 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
     match kind {
         Backend::Embedded => {
             let dir = tempfile::tempdir().expect("temporary data directory");
-            let app = App::embedded(options.config, dir.path()).expect("embedded app");
+            let db = EmbeddedDb::open(&dir.path().join("orrery.redb")).expect("embedded db");
+            let app = App::embedded_with(
+                options.config,
+                db.clone(),
+                Arc::new(FileSecrets::new(dir.path().join("secrets"))),
+            );
             TestBackend {
                 app,
                 kind,
                 sdk: None,
                 resources: None,
+                db: Some(db),
                 _data_dir: Some(dir),
             }
         }
@@ -151,6 +155,7 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
                 kind,
                 sdk: Some(sdk),
                 resources: Some(resources),
+                db: None,
                 _data_dir: None,
             }
         }
@@ -488,5 +493,91 @@ where
             return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub use counting::CountingStore;
+
+mod counting {
+    use orrery::store::{Condition, Increment, Item, Key, Page, Query, Store, StoreError, WriteOp};
+
+    /// Counts the operations that reach the wrapped store (tests and benchmarks of "how many store
+    /// calls does a request make").
+    pub struct CountingStore {
+        inner: std::sync::Arc<dyn Store>,
+        pub reads: std::sync::atomic::AtomicU64,
+        pub writes: std::sync::atomic::AtomicU64,
+    }
+
+    impl CountingStore {
+        pub fn new(inner: std::sync::Arc<dyn Store>) -> Self {
+            Self {
+                inner,
+                reads: Default::default(),
+                writes: Default::default(),
+            }
+        }
+
+        /// (reads, writes) so far.
+        pub fn counts(&self) -> (u64, u64) {
+            use std::sync::atomic::Ordering::Relaxed;
+            (self.reads.load(Relaxed), self.writes.load(Relaxed))
+        }
+
+        fn read(&self) {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+
+        fn write(&self) {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for CountingStore {
+        async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            self.read();
+            self.inner.get(key).await
+        }
+
+        async fn get_consistent(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+            self.read();
+            self.inner.get_consistent(key).await
+        }
+
+        async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+            self.write();
+            self.inner.put(item, condition).await
+        }
+
+        async fn delete(
+            &self,
+            key: &Key,
+            condition: Option<Condition>,
+        ) -> Result<Option<Item>, StoreError> {
+            self.write();
+            self.inner.delete(key, condition).await
+        }
+
+        async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
+            self.write();
+            self.inner.increment(increment).await
+        }
+
+        async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+            self.write();
+            self.inner.transact(ops).await
+        }
+
+        async fn query(&self, query: Query) -> Result<Page, StoreError> {
+            self.read();
+            self.inner.query(query).await
+        }
+
+        fn backend(&self) -> &'static str {
+            self.inner.backend()
+        }
     }
 }

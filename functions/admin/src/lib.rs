@@ -16,9 +16,15 @@ use orrery::{ApiError, App};
 use serde::{Deserialize, Serialize};
 
 #[utoipa::path(
-    post, path = "/v1/admin/accounts", operation_id = "create_account", tag = "admin", security(("admin_key" = [])),
+    post, path = "/v1/admin/accounts", operation_id = "create_account", tag = "admin",
     request_body(content = NewAccountRequest, example = json!({"name": "Acme", "tier": "basic"})),
-    responses((status = 201, description = "The account and its first API key (shown once)", body = NewAccountView), AdminProblems)
+    responses(
+        (status = 201, description = "The account and its first API key (shown once)", body = NewAccountView, links(
+            ("get_account" = (operation_id = "get_account", parameters(("id" = "$response.body#/account/id")), description = "Read the new account")),
+            ("update_account" = (operation_id = "update_account", parameters(("id" = "$response.body#/account/id")), description = "Change the new account's tier, name or status"))
+        )),
+        AdminProblems
+    )
 )]
 async fn create_account(
     _: Admin,
@@ -32,7 +38,7 @@ async fn create_account(
 }
 
 #[utoipa::path(
-    get, path = "/v1/admin/accounts", operation_id = "list_accounts", tag = "admin", security(("admin_key" = [])), params(ListQuery),
+    get, path = "/v1/admin/accounts", operation_id = "list_accounts", tag = "admin", params(ListQuery),
     responses((status = 200, body = ListResponse<Account>), AdminProblems)
 )]
 async fn list_accounts(
@@ -47,8 +53,8 @@ async fn list_accounts(
 }
 
 #[utoipa::path(
-    get, path = "/v1/admin/accounts/{id}", operation_id = "get_account", tag = "admin", security(("admin_key" = [])), params(("id" = String, Path, description = "Account id (`acct_…`)")),
-    responses((status = 200, body = Account), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), AdminProblems)
+    get, path = "/v1/admin/accounts/{id}", operation_id = "get_account", tag = "admin", params(("id" = String, Path, description = "Account id (`acct_…`)")),
+    responses((status = 200, body = Account),  AdminProblems)
 )]
 async fn show_account(
     _: Admin,
@@ -59,9 +65,9 @@ async fn show_account(
 }
 
 #[utoipa::path(
-    patch, path = "/v1/admin/accounts/{id}", operation_id = "update_account", tag = "admin", security(("admin_key" = [])), params(("id" = String, Path, description = "Account id (`acct_…`)")),
+    patch, path = "/v1/admin/accounts/{id}", operation_id = "update_account", tag = "admin", params(("id" = String, Path, description = "Account id (`acct_…`)")),
     request_body(content = AccountPatch, example = json!({"tier": "premium"})),
-    responses((status = 200, description = "Takes effect at once here, everywhere within the cache bound", body = Account), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"),
+    responses((status = 200, description = "Takes effect at once here, everywhere within the cache bound", body = Account),
       (status = 409, description = "Changed concurrently; retry", body = Problem, content_type = "application/problem+json"), AdminProblems)
 )]
 async fn update_account(
@@ -74,7 +80,7 @@ async fn update_account(
 }
 
 #[utoipa::path(
-    get, path = "/v1/admin/cache/stats", operation_id = "get_cache_stats", tag = "admin", security(("admin_key" = [])),
+    get, path = "/v1/admin/cache/stats", operation_id = "get_cache_stats", tag = "admin",
     responses((status = 200, description = "Hits, misses, evictions and errors per level", body = CacheStats), AdminProblems)
 )]
 async fn cache_stats(_: Admin, State(app): State<App>) -> Json<CacheStats> {
@@ -85,16 +91,23 @@ async fn cache_stats(_: Admin, State(app): State<App>) -> Json<CacheStats> {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WarmRequest {
-    /// Accounts whose keys and tier to preload from the store.
+    /// Accounts whose keys and tier to preload from the store (at most 100).
     #[serde(default)]
+    #[schema(max_items = 100)]
     account_ids: Vec<String>,
-    /// How many of the shared cache's hottest entries to load.
-    #[serde(default = "hot_default")]
+    /// How many of the shared cache's hottest entries to load (at most 1000 are).
+    #[serde(default = "hot_default", deserialize_with = "whole")]
+    #[schema(value_type = u64, maximum = 18446744073709551615_u64)]
     hot: usize,
 }
 
 fn hot_default() -> usize {
     200
+}
+
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    orrery::http::whole_number(d)?
+        .ok_or_else(|| serde::de::Error::custom("invalid type: null, expected a whole number"))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -104,8 +117,8 @@ struct Warmed {
 }
 
 #[utoipa::path(
-    post, path = "/v1/admin/cache/warm", operation_id = "warm_cache", tag = "admin", security(("admin_key" = [])),
-    request_body(content = Option<WarmRequest>),
+    post, path = "/v1/admin/cache/warm", operation_id = "warm_cache", tag = "admin",
+    request_body(content = Option<WarmRequest>, description = "Optional (no body, or no `Content-Type`)"),
     responses((status = 200, description = "How many hot entries were loaded into this container's L1", body = Warmed), AdminProblems)
 )]
 async fn warm(
@@ -134,6 +147,7 @@ async fn warm(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InvalidateRequest {
+    #[schema(schema_with = orrery::openapi::schemas::cache_namespace)]
     namespace: String,
     /// One key; without it the whole namespace (the pattern `namespace/*`).
     #[serde(default)]
@@ -141,7 +155,7 @@ struct InvalidateRequest {
 }
 
 #[utoipa::path(
-    post, path = "/v1/admin/cache/invalidate", operation_id = "invalidate_cache", tag = "admin", security(("admin_key" = [])),
+    post, path = "/v1/admin/cache/invalidate", operation_id = "invalidate_cache", tag = "admin",
     request_body(content = InvalidateRequest, example = json!({"namespace": "charts"})),
     responses((status = 204, description = "Invalidated"), AdminProblems)
 )]
@@ -172,9 +186,18 @@ async fn invalidate(
 #[serde(deny_unknown_fields)]
 struct RedriveRequest {
     /// At most this many messages (1 to 10000; default 1000).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "orrery::http::whole_number")]
     #[schema(minimum = 1, maximum = 10000)]
     max: Option<usize>,
+}
+
+/// The queues with a dead-letter queue (schema only: the handler matches the path segment).
+#[allow(dead_code)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum QueueName {
+    Events,
+    Deliveries,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -185,11 +208,12 @@ struct RedriveResult {
 }
 
 #[utoipa::path(
-    post, path = "/v1/admin/queues/{name}/redrive", operation_id = "redrive_queue", tag = "admin", security(("admin_key" = [])),
-    params(("name" = String, Path, description = "`events` or `deliveries`")),
-    request_body(content = Option<RedriveRequest>, example = json!({"max": 100})),
+    post, path = "/v1/admin/queues/{name}/redrive", operation_id = "redrive_queue", tag = "admin",
+    params(("name" = inline(QueueName), Path, description = "`events` or `deliveries`")),
+    request_body(content = Option<RedriveRequest>, description = "Optional (no body, or no `Content-Type`)", example = json!({"max": 100})),
     responses(
         (status = 200, description = "Moved back: each message is deleted from the dead-letter queue only after its copy is sent", body = RedriveResult),
+        (status = 404, description = "No queue with this name", body = Problem, content_type = "application/problem+json"),
         AdminProblems
     )
 )]

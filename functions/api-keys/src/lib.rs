@@ -17,9 +17,18 @@ use orrery::{ApiError, App};
 use serde::Deserialize;
 
 #[utoipa::path(
-    post, path = "/v1/api-keys", operation_id = "create_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/api-keys", operation_id = "create_api_key", tag = "api-keys",
     request_body(content = NewKeyRequest, example = json!({"name": "ci", "scopes": ["charts"], "expires_at": "2027-01-01T00:00:00Z"})),
-    responses((status = 201, description = "The key, shown this once", body = CreatedKeyView), MeteredProblems)
+    responses(
+        (status = 201, description = "The key, shown this once", body = CreatedKeyView, links(
+            ("get_api_key" = (operation_id = "get_api_key", parameters(("id" = "$response.body#/id")), description = "Read the new key")),
+            ("delete_api_key" = (operation_id = "delete_api_key", parameters(("id" = "$response.body#/id")), description = "Delete the new key")),
+            ("revoke_api_key" = (operation_id = "revoke_api_key", parameters(("id" = "$response.body#/id")), description = "Revoke the new key")),
+            ("rotate_api_key" = (operation_id = "rotate_api_key", parameters(("id" = "$response.body#/id")), description = "Rotate the new key")),
+            ("get_api_key_usage" = (operation_id = "get_api_key_usage", parameters(("id" = "$response.body#/id")), description = "The new key's usage"))
+        )),
+        MeteredProblems
+    )
 )]
 async fn create(
     State(app): State<App>,
@@ -33,7 +42,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(ListQuery),
+    get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys", params(ListQuery),
     responses((status = 200, description = "The account's keys, newest first", body = ListResponse<KeyView>), MeteredProblems)
 )]
 async fn list(
@@ -48,8 +57,8 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/api-keys/{id}", operation_id = "get_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
-    responses((status = 200, body = KeyView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    get, path = "/v1/api-keys/{id}", operation_id = "get_api_key", tag = "api-keys", params(("id" = String, Path, description = "Key id (`key_…`)")),
+    responses((status = 200, body = KeyView),  MeteredProblems)
 )]
 async fn show(
     State(app): State<App>,
@@ -60,8 +69,8 @@ async fn show(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/api-keys/{id}", operation_id = "delete_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    delete, path = "/v1/api-keys/{id}", operation_id = "delete_api_key", tag = "api-keys", params(("id" = String, Path, description = "Key id (`key_…`)")),
+    responses((status = 204, description = "Deleted"), (status = 409, description = "Changed concurrently; retry", body = Problem, content_type = "application/problem+json"), MeteredProblems)
 )]
 async fn remove(
     State(app): State<App>,
@@ -73,8 +82,12 @@ async fn remove(
 }
 
 #[utoipa::path(
-    patch, path = "/v1/api-keys/{id}/revoke", operation_id = "revoke_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
-    responses((status = 200, description = "Revoked at once here, everywhere within the cache bound", body = KeyView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    patch, path = "/v1/api-keys/{id}/revoke", operation_id = "revoke_api_key", tag = "api-keys", params(("id" = String, Path, description = "Key id (`key_…`)")),
+    responses(
+        (status = 200, description = "Revoked at once here, everywhere within the cache bound", body = KeyView),
+        (status = 409, description = "Changed concurrently; retry", body = Problem, content_type = "application/problem+json"),
+        MeteredProblems
+    )
 )]
 async fn revoke(
     State(app): State<App>,
@@ -85,9 +98,9 @@ async fn revoke(
 }
 
 #[utoipa::path(
-    post, path = "/v1/api-keys/{id}/rotate", operation_id = "rotate_api_key", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)")),
-    request_body(content = Option<RotateRequest>, description = "Optional: the grace period of the old key"),
-    responses((status = 201, description = "The new key (shown once) and the old one, valid until its grace ends", body = RotatedKeyView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"),
+    post, path = "/v1/api-keys/{id}/rotate", operation_id = "rotate_api_key", tag = "api-keys", params(("id" = String, Path, description = "Key id (`key_…`)")),
+    request_body(content = Option<RotateRequest>, description = "Optional (no body, or no `Content-Type`): the grace period of the old key"),
+    responses((status = 201, description = "The new key (shown once) and the old one, valid until its grace ends", body = RotatedKeyView),
       (status = 409, description = "The key is revoked or already rotated", body = Problem, content_type = "application/problem+json"), MeteredProblems)
 )]
 async fn rotate(
@@ -106,8 +119,9 @@ async fn rotate(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct UsageQuery {
-    /// Days back from today (UTC), 1 to the retention (default 7).
+    /// Days back from today (UTC), 1 to the retention of 32 days (default 7).
     #[serde(default = "seven")]
+    #[param(minimum = 1, maximum = 32)]
     days: u32,
 }
 
@@ -116,8 +130,8 @@ fn seven() -> u32 {
 }
 
 #[utoipa::path(
-    get, path = "/v1/api-keys/{id}/usage", operation_id = "get_api_key_usage", tag = "api-keys", security(("api_key" = []), ("api_key_header" = [])), params(("id" = String, Path, description = "Key id (`key_…`)"), UsageQuery),
-    responses((status = 200, description = "Requests per UTC day and quota class", body = KeyUsageView), (status = 404, description = "No such resource in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    get, path = "/v1/api-keys/{id}/usage", operation_id = "get_api_key_usage", tag = "api-keys", params(("id" = String, Path, description = "Key id (`key_…`)"), UsageQuery),
+    responses((status = 200, description = "Requests per UTC day and quota class", body = KeyUsageView),  MeteredProblems)
 )]
 async fn usage(
     State(app): State<App>,

@@ -1,12 +1,4 @@
-use orrery::App;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    orrery::telemetry::init();
-    let app = App::from_env_aws().await?;
-    let router = orrery::http::platform_layers(
-        orrery_api_keys::router(app.clone()),
-        app.config.max_body_bytes,
-    );
-    lambda_http::run(router).await
+    orrery::lambda::run_http(orrery_api_keys::router).await
 }

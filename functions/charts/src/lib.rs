@@ -17,7 +17,8 @@ use orrery_charts::relations::{self, SynastryRequest, TransitsRequest};
 use orrery_charts::relations::{Synastry, Transits};
 use orrery_charts::saved::{self, SavedChartSummary};
 use orrery_charts::schema::{
-    ChartRequestBody, ChartResponse, SavedChartResponse, SynastryBody, TransitsBody,
+    ChartFormat, ChartRequestBody, ChartResponse, ChartTheme, SavedChartResponse, SynastryBody,
+    TransitsBody,
 };
 use orrery_charts::wheel::{self, Theme, WheelOptions};
 use orrery_charts::{ChartRequest, compute};
@@ -34,15 +35,19 @@ const JSON: &str = "application/json";
 pub struct ChartQuery {
     /// `json` (default) or `svg`.
     #[serde(default)]
+    #[param(inline, value_type = Option<ChartFormat>)]
     format: Option<String>,
     /// `svg` embeds the wheel in the JSON as `svg`.
     #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^(svg)?$")]
     include: Option<String>,
     /// `light` (default) or `dark`.
     #[serde(default)]
+    #[param(inline, value_type = Option<ChartTheme>)]
     theme: Option<String>,
-    /// `true` stores the chart under the account.
+    /// `true` (or empty) stores the chart under the account.
     #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^(true|false)?$")]
     save: Option<String>,
 }
 
@@ -167,15 +172,20 @@ fn chart_request(body: Value) -> Result<ChartRequest, ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/v1/charts", operation_id = "create_chart", tag = "charts", security(("api_key" = []), ("api_key_header" = [])),
-    params(ChartQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes a save safe to retry: the same key and body return the first chart (200, `Idempotent-Replayed: true`); the same key with another body is a 422. Remembered 24 h.")),
+    post, path = "/v1/charts", operation_id = "create_chart", tag = "charts",
+    params(ChartQuery, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a save safe to retry: the same key and body return the first chart (200, `Idempotent-Replayed: true`); the same key with another body is a 422. Remembered 24 h. 1 to 255 visible ASCII characters.")),
     request_body(content = ChartRequestBody, description = "A local time with `timezone` (IANA) or `utc_offset`, or an RFC 3339 instant; the site; options"),
     responses(
         (status = 200, description = "The chart; the SVG wheel with `?format=svg` or `Accept: image/svg+xml`. Metered under `charts`: `RateLimit-Policy`, `RateLimit` and `X-RateLimit-*` headers on every response", content(
             (ChartResponse = "application/json"),
             (String = "image/svg+xml")
         )),
-        (status = 201, description = "Saved (`?save=true`); `Location` names it", body = SavedChartResponse),
+        (status = 201, description = "Saved (`?save=true`); `Location` names it", content((SavedChartResponse = "application/json"), (String = "image/svg+xml")), links(
+            ("get_saved_chart" = (operation_id = "get_saved_chart", parameters(("id" = "$response.body#/id")), description = "Read the saved chart")),
+            ("delete_saved_chart" = (operation_id = "delete_saved_chart", parameters(("id" = "$response.body#/id")), description = "Delete the saved chart"))
+        )),
+        (status = 409, description = "A concurrent request with the same Idempotency-Key is still saving; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The chart an earlier request with this Idempotency-Key saved has since been deleted", body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
 )]
@@ -278,12 +288,21 @@ fn present_saved(
 }
 
 #[utoipa::path(
-    post, path = "/v1/charts/saved", operation_id = "save_chart", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])),
-    params(ChartQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes a save safe to retry: the same key and body return the first chart (200, `Idempotent-Replayed: true`); the same key with another body is a 422. Remembered 24 h.")),
+    post, path = "/v1/charts/saved", operation_id = "save_chart", tag = "saved charts",
+    params(
+        ("format" = inline(Option<ChartFormat>), Query, description = "`json` (default) or `svg`."),
+        ("include" = Option<String>, Query, pattern = "^(svg)?$", description = "`svg` embeds the wheel in the JSON as `svg`."),
+        ("theme" = inline(Option<ChartTheme>), Query, description = "`light` (default) or `dark`."),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a save safe to retry: the same key and body return the first chart (200, `Idempotent-Replayed: true`); the same key with another body is a 422. Remembered 24 h. 1 to 255 visible ASCII characters.")),
     request_body(content = ChartRequestBody),
     responses(
-        (status = 201, description = "Saved; `Location` names it", body = SavedChartResponse),
-        (status = 200, description = "A replay of an earlier save with the same Idempotency-Key", body = SavedChartResponse),
+        (status = 201, description = "Saved; `Location` names it", content((SavedChartResponse = "application/json"), (String = "image/svg+xml")), links(
+            ("get_saved_chart" = (operation_id = "get_saved_chart", parameters(("id" = "$response.body#/id")), description = "Read the saved chart")),
+            ("delete_saved_chart" = (operation_id = "delete_saved_chart", parameters(("id" = "$response.body#/id")), description = "Delete the saved chart"))
+        )),
+        (status = 409, description = "A concurrent request with the same Idempotency-Key is still saving; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The chart an earlier request with this Idempotency-Key saved has since been deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A replay of an earlier save with the same Idempotency-Key", content((SavedChartResponse = "application/json"), (String = "image/svg+xml"))),
         MeteredProblems
     )
 )]
@@ -300,7 +319,7 @@ async fn create_saved(
 }
 
 #[utoipa::path(
-    get, path = "/v1/charts/saved", operation_id = "list_saved_charts", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])), params(ListQuery),
+    get, path = "/v1/charts/saved", operation_id = "list_saved_charts", tag = "saved charts", params(ListQuery),
     responses((status = 200, description = "Summaries, newest first (metered under `management`)", body = ListResponse<SavedChartSummary>), MeteredProblems)
 )]
 async fn list_saved(
@@ -315,14 +334,18 @@ async fn list_saved(
 }
 
 #[utoipa::path(
-    get, path = "/v1/charts/saved/{id}", operation_id = "get_saved_chart", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])),
-    params(("id" = String, Path, description = "Saved chart id (`chart_…`)"), ChartQuery),
+    get, path = "/v1/charts/saved/{id}", operation_id = "get_saved_chart", tag = "saved charts",
+    params(
+        ("id" = String, Path, description = "Saved chart id (`chart_…`)"),
+        ("format" = inline(Option<ChartFormat>), Query, description = "`json` (default) or `svg`."),
+        ("include" = Option<String>, Query, pattern = "^(svg)?$", description = "`svg` embeds the wheel in the JSON as `svg`."),
+        ("theme" = inline(Option<ChartTheme>), Query, description = "`light` (default) or `dark`.")
+    ),
     responses(
         (status = 200, description = "The saved chart, or its wheel", content(
             (SavedChartResponse = "application/json"),
             (String = "image/svg+xml")
         )),
-        (status = 404, description = "No saved chart with this id in this account", body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
 )]
@@ -348,9 +371,9 @@ async fn show_saved(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/charts/saved/{id}", operation_id = "delete_saved_chart", tag = "saved charts", security(("api_key" = []), ("api_key_header" = [])),
+    delete, path = "/v1/charts/saved/{id}", operation_id = "delete_saved_chart", tag = "saved charts",
     params(("id" = String, Path, description = "Saved chart id (`chart_…`)")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No saved chart with this id in this account", body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    responses((status = 204, description = "Deleted"),  MeteredProblems)
 )]
 async fn delete_saved(
     State(app): State<App>,
@@ -362,7 +385,7 @@ async fn delete_saved(
 }
 
 #[utoipa::path(
-    post, path = "/v1/charts/transits", operation_id = "chart_transits", tag = "charts", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/charts/transits", operation_id = "chart_transits", tag = "charts",
     request_body(content = TransitsBody),
     responses((status = 200, description = "Transiting bodies with the natal house they cross, and transit-to-natal aspects, tightest first", body = Transits), MeteredProblems)
 )]
@@ -378,7 +401,7 @@ async fn transits(
 }
 
 #[utoipa::path(
-    post, path = "/v1/charts/synastry", operation_id = "chart_synastry", tag = "charts", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/charts/synastry", operation_id = "chart_synastry", tag = "charts",
     request_body(content = SynastryBody),
     responses((status = 200, description = "Inter-aspects (tightest first) and house overlays both ways", body = Synastry), MeteredProblems)
 )]

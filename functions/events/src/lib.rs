@@ -25,7 +25,7 @@ impl Consumer for EventsConsumer {
 
     async fn handle(&self, message: &IncomingMessage) -> Outcome {
         match serde_json::from_str::<Event>(&message.body) {
-            Ok(event) => match orrery::webhooks::delivery::fan_out(&self.app, &event).await {
+            Ok(event) => match orrery::webhooks::fanout::fan_out(&self.app, &event).await {
                 Ok(deliveries) => {
                     tracing::debug!(event_id = %event.id, event_type = event.kind.as_str(), account_id = %event.account_id, deliveries, "event fanned out");
                     Outcome::Done

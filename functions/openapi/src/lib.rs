@@ -40,13 +40,54 @@ pub fn document() -> OpenApi {
         .description(Some(DESCRIPTION))
         .build();
     orrery::openapi::SecuritySchemes.modify(&mut document);
+    orrery::openapi::Conventions.modify(&mut document);
     document
 }
 
 /// The document as served: built once per process.
 pub fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| document().to_json().unwrap_or_else(|_| "{}".to_owned()))
+    JSON.get_or_init(|| {
+        serde_json::to_value(document())
+            .map(|mut value| {
+                camel_case_links(&mut value);
+                value.to_string()
+            })
+            .unwrap_or_else(|_| "{}".to_owned())
+    })
+}
+
+/// utoipa 5 serialises a Link Object's fields in snake case (`operation_id`); OpenAPI names
+/// them `operationId`, `operationRef` and `requestBody`.
+fn camel_case_links(document: &mut serde_json::Value) {
+    let Some(paths) = document
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let links = paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|links| links.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
+    }
 }
 
 async fn serve() -> impl IntoResponse {
@@ -270,5 +311,181 @@ mod tests {
         assert!(chart_post["responses"]["200"]["content"]["image/svg+xml"].is_object());
         assert!(chart_post["responses"]["429"]["headers"]["Retry-After"].is_object());
         assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    }
+
+    /// Every status a route can answer is documented: the platform's 414 and 431 everywhere,
+    /// 413 and 415 wherever a body is taken, 404 wherever the path names a resource, and a
+    /// security requirement on every operation.
+    #[test]
+    fn every_operation_documents_the_shared_problems_and_its_security() {
+        let doc: Value = serde_json::from_str(super::document_json()).unwrap();
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                operations += 1;
+                let responses = operation["responses"].as_object().unwrap();
+                let has = |status: &str| responses.contains_key(status);
+                for status in ["400", "401", "414", "422", "431"] {
+                    assert!(has(status), "{method} {path} documents {status}");
+                }
+                if operation.get("requestBody").is_some() {
+                    for status in ["413", "415"] {
+                        assert!(has(status), "{method} {path} takes a body: {status}");
+                    }
+                }
+                if path.contains('{') {
+                    assert!(has("404"), "{method} {path} names a resource: 404");
+                }
+                let security = operation["security"].as_array().unwrap();
+                let scheme = if path.starts_with("/v1/admin/") {
+                    "admin_key"
+                } else {
+                    "api_key"
+                };
+                assert!(
+                    security.iter().any(|s| s.get(scheme).is_some()),
+                    "{method} {path} needs {scheme}"
+                );
+                if !path.starts_with("/v1/admin/") {
+                    assert!(has("403") && has("429"), "{method} {path} is metered");
+                }
+            }
+        }
+        assert!(operations >= 34, "{operations} operations");
+        for name in [
+            "NotFound",
+            "UnsupportedMediaType",
+            "PayloadTooLarge",
+            "UriTooLong",
+        ] {
+            assert!(doc["components"]["responses"][name].is_object(), "{name}");
+        }
+    }
+
+    /// Each create links to the reads and changes of what it created, by the id in its body.
+    #[test]
+    fn creates_link_to_what_they_created() {
+        let doc: Value = serde_json::from_str(super::document_json()).unwrap();
+        let operation_ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        for (path, status, pointer, targets) in [
+            (
+                "/v1/api-keys",
+                "201",
+                "$response.body#/id",
+                &[
+                    "get_api_key",
+                    "delete_api_key",
+                    "revoke_api_key",
+                    "rotate_api_key",
+                ][..],
+            ),
+            (
+                "/v1/webhooks",
+                "201",
+                "$response.body#/id",
+                &["get_webhook", "update_webhook", "delete_webhook"],
+            ),
+            (
+                "/v1/charts/saved",
+                "201",
+                "$response.body#/id",
+                &["get_saved_chart", "delete_saved_chart"],
+            ),
+            (
+                "/v1/charts",
+                "201",
+                "$response.body#/id",
+                &["get_saved_chart", "delete_saved_chart"],
+            ),
+            (
+                "/v1/admin/accounts",
+                "201",
+                "$response.body#/account/id",
+                &["get_account", "update_account"],
+            ),
+        ] {
+            let links = doc["paths"][path]["post"]["responses"][status]["links"]
+                .as_object()
+                .unwrap_or_else(|| panic!("POST {path} {status} has links"));
+            for target in targets {
+                let link = links
+                    .values()
+                    .find(|link| link["operationId"] == *target)
+                    .unwrap_or_else(|| panic!("POST {path} links to {target}"));
+                assert!(operation_ids.contains(target), "{target} exists");
+                assert_eq!(link["parameters"]["id"], pointer, "POST {path} → {target}");
+                assert!(link.get("operation_id").is_none(), "camelCase keys");
+            }
+        }
+    }
+
+    /// The schemas are as strict as the validation: ranges, enums and formats.
+    #[test]
+    fn request_schemas_state_the_validation() {
+        let doc: Value = serde_json::from_str(super::document_json()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let chart = &schemas["ChartRequestBody"];
+        assert_eq!(chart["additionalProperties"], false);
+        assert_eq!(chart["properties"]["latitude"]["minimum"], -90);
+        assert_eq!(chart["properties"]["latitude"]["maximum"], 90);
+        assert_eq!(chart["properties"]["longitude"]["minimum"], -180);
+        assert_eq!(chart["properties"]["longitude"]["maximum"], 180);
+        assert!(chart["properties"]["datetime"]["pattern"].is_string());
+        let key = &schemas["NewKeyRequest"];
+        let scopes: Vec<&str> = key["properties"]["scopes"]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(scopes, orrery::access::keys::SCOPES);
+        assert_eq!(key["properties"]["expires_at"]["format"], "date-time");
+        assert_eq!(
+            schemas["RotateRequest"]["properties"]["grace_seconds"]["maximum"],
+            604800
+        );
+        let url = &schemas["NewEndpoint"]["properties"]["url"];
+        assert_eq!(url["format"], "uri");
+        assert!(
+            url["pattern"]
+                .as_str()
+                .unwrap()
+                .contains("[Hh][Tt][Tt][Pp][Ss]")
+        );
+        let events = schemas["NewEndpoint"]["properties"]["event_types"]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(events, orrery::events::EventType::ALL.len());
+        let usage = &doc["paths"]["/v1/api-keys/{id}/usage"]["get"]["parameters"];
+        let days = usage
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "days")
+            .unwrap();
+        assert_eq!(
+            days["schema"]["maximum"],
+            orrery::access::quota::USAGE_RETENTION_DAYS
+        );
+        let limit = doc["paths"]["/v1/webhooks"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()
+            .clone();
+        let pattern = limit["schema"]["pattern"].as_str().unwrap();
+        assert!(pattern.contains("100"), "{pattern}");
+        // An optional body may be absent, not JSON `null`.
+        let rotate = &doc["paths"]["/v1/api-keys/{id}/rotate"]["post"]["requestBody"];
+        assert_ne!(rotate["required"], true);
+        assert!(rotate["content"]["application/json"]["schema"]["$ref"].is_string());
     }
 }

@@ -15,7 +15,7 @@ use orrery_charts::schema::ChartRefBody;
 use serde_json::Value;
 
 #[utoipa::path(
-    post, path = "/v1/readings", operation_id = "create_reading", tag = "readings", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/readings", operation_id = "create_reading", tag = "readings",
     request_body(content = ChartRefBody, description = "A chart request, or `{\"chart_id\": \"chart_…\"}` of a saved chart"),
     responses((status = 200, description = "The natal reading (metered under `readings`)", body = Reading), MeteredProblems)
 )]

@@ -1,6 +1,6 @@
 //! The webhook delivery consumer: one signed attempt per received message, then done, a retry
 //! on the schedule (the message is hidden until then), or the dead-letter queue. The work is
-//! in `orrery::webhooks::delivery`.
+//! in `orrery::webhooks::attempt`.
 
 use async_trait::async_trait;
 use orrery::App;
@@ -23,6 +23,6 @@ impl Consumer for DeliveryConsumer {
     }
 
     async fn handle(&self, message: &IncomingMessage) -> Outcome {
-        orrery::webhooks::delivery::deliver(&self.app, message).await
+        orrery::webhooks::attempt::deliver(&self.app, message).await
     }
 }

@@ -11,22 +11,32 @@ use orrery::access::{Caller, QuotaClass, metered};
 use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse};
 use orrery::openapi::MeteredProblems;
-use orrery::webhooks::delivery::{self, LoggedAttempt, Replayed};
 use orrery::webhooks::endpoints::{
     self, CreatedEndpointView, EndpointPatch, EndpointView, EventTypeInfo, NewEndpoint, SecretView,
     TestDelivery,
 };
+use orrery::webhooks::log::{self as delivery, LoggedAttempt, Replayed};
 use orrery::{ApiError, App, idempotency};
 use serde::Deserialize;
 
 #[utoipa::path(
-    post, path = "/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the registration safe to retry (24 h)")),
+    post, path = "/v1/webhooks", operation_id = "create_webhook", tag = "webhooks",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the registration safe to retry (24 h): 1 to 255 visible ASCII characters")),
     request_body(content = NewEndpoint, example = json!({"url": "https://example.com/hooks/orrery", "event_types": ["chart.saved", "reading.generated"], "description": "production"})),
     responses(
-        (status = 201, description = "Registered; the signing secret is in the body", body = CreatedEndpointView),
+        (status = 201, description = "Registered; the signing secret is in the body", body = CreatedEndpointView, links(
+            ("get_webhook" = (operation_id = "get_webhook", parameters(("id" = "$response.body#/id")), description = "Read the endpoint")),
+            ("update_webhook" = (operation_id = "update_webhook", parameters(("id" = "$response.body#/id")), description = "Change the endpoint")),
+            ("delete_webhook" = (operation_id = "delete_webhook", parameters(("id" = "$response.body#/id")), description = "Delete the endpoint")),
+            ("get_webhook_secret" = (operation_id = "get_webhook_secret", parameters(("id" = "$response.body#/id")), description = "The endpoint's signing secrets")),
+            ("rotate_webhook_secret" = (operation_id = "rotate_webhook_secret", parameters(("id" = "$response.body#/id")), description = "Rotate the signing secret")),
+            ("list_webhook_deliveries" = (operation_id = "list_webhook_deliveries", parameters(("id" = "$response.body#/id")), description = "The endpoint's delivery attempts")),
+            ("replay_webhook_deliveries" = (operation_id = "replay_webhook_deliveries", parameters(("id" = "$response.body#/id")), description = "Replay failed deliveries")),
+            ("test_webhook" = (operation_id = "test_webhook", parameters(("id" = "$response.body#/id")), description = "Send a test event"))
+        )),
         (status = 200, description = "A replay of an earlier registration with the same Idempotency-Key", body = CreatedEndpointView),
         (status = 409, description = "The account has the most endpoints it may have", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The endpoint an earlier request with this Idempotency-Key registered has since been deleted", body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
 )]
@@ -45,7 +55,7 @@ async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    get, path = "/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks",
     params(ListQuery),
     responses((status = 200, description = "The account's endpoints, newest first", body = ListResponse<EndpointView>), MeteredProblems)
 )]
@@ -61,9 +71,9 @@ async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    get, path = "/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    responses((status = 200, body = EndpointView),  MeteredProblems)
 )]
 async fn show(
     State(app): State<App>,
@@ -74,12 +84,11 @@ async fn show(
 }
 
 #[utoipa::path(
-    patch, path = "/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    patch, path = "/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
     request_body(content = EndpointPatch, example = json!({"enabled": false})),
     responses(
         (status = 200, body = EndpointView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Changed concurrently; read it again and retry", body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
@@ -96,9 +105,9 @@ async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    delete, path = "/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    responses((status = 204, description = "Deleted"),  MeteredProblems)
 )]
 async fn remove(
     State(app): State<App>,
@@ -110,11 +119,10 @@ async fn remove(
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
     responses(
         (status = 200, description = "The new secret; the previous one keeps signing alongside it for 24 h", body = SecretView),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
 )]
@@ -129,9 +137,9 @@ async fn rotate_secret(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}/secret", operation_id = "get_webhook_secret", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    get, path = "/v1/webhooks/{id}/secret", operation_id = "get_webhook_secret", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
-    responses((status = 200, body = SecretView), (status = 404, body = Problem, content_type = "application/problem+json"), MeteredProblems)
+    responses((status = 200, body = SecretView),  MeteredProblems)
 )]
 async fn secret(
     State(app): State<App>,
@@ -144,11 +152,10 @@ async fn secret(
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
     responses(
         (status = 200, description = "A signed `webhook.test` event was sent now; the receiver's status, the latency and up to 1 KB of its answer (metered under `webhook_tests`)", body = TestDelivery),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
 )]
@@ -163,11 +170,10 @@ async fn test(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    get, path = "/v1/webhooks/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)"), ListQuery),
     responses(
         (status = 200, description = "Every attempt (kept 30 days), newest first: time, status, latency, up to 1 KB of the answer, error class, outcome", body = ListResponse<LoggedAttempt>),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
 )]
@@ -192,12 +198,11 @@ pub struct ReplayRequest {
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/replay", operation_id = "replay_webhook_deliveries", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    post, path = "/v1/webhooks/{id}/replay", operation_id = "replay_webhook_deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`wh_…`)")),
     request_body(content = ReplayRequest, example = json!({"since": "2026-11-28T00:00:00Z"})),
     responses(
         (status = 202, description = "The failed deliveries are queued again with their original webhook-id", body = Replayed),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
         MeteredProblems
     )
@@ -215,7 +220,7 @@ async fn replay(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks/event-types", operation_id = "list_webhook_event_types", tag = "webhooks", security(("api_key" = []), ("api_key_header" = [])),
+    get, path = "/v1/webhooks/event-types", operation_id = "list_webhook_event_types", tag = "webhooks",
     responses((status = 200, description = "Every event type an endpoint can subscribe to", body = Vec<EventTypeInfo>), MeteredProblems)
 )]
 async fn event_types() -> Json<Vec<EventTypeInfo>> {

@@ -4,7 +4,7 @@
 //! 100 summaries stays far below DynamoDB's 1 MB page limit whatever the charts hold.
 
 use orrery::events::EventType;
-use orrery::store::{Condition, Cursor, Item, Key, Query, StoreError, Table, WriteOp};
+use orrery::store::{Condition, Cursor, Item, Key, StoreError, WriteOp, keyspace};
 use orrery::{ApiError, App, clock, idempotency, ids};
 use orrery_astro::{Chart, ChartInput};
 use serde::{Deserialize, Serialize};
@@ -82,24 +82,12 @@ impl SavedChart {
     }
 }
 
-fn partition(account_id: &str) -> String {
-    format!("ACCT#{account_id}")
-}
-
 fn summary_key(account_id: &str, id: &str) -> Key {
-    Key::new(
-        Table::Entities,
-        partition(account_id),
-        format!("CHART#{id}"),
-    )
+    keyspace::saved_chart(account_id, id)
 }
 
 fn record_key(account_id: &str, id: &str) -> Key {
-    Key::new(
-        Table::Entities,
-        partition(account_id),
-        format!("CHARTDOC#{id}"),
-    )
+    keyspace::saved_chart_document(account_id, id)
 }
 
 fn not_found() -> ApiError {
@@ -241,8 +229,7 @@ pub async fn list(
     Ok(app
         .store
         .query(
-            Query::partition(Table::Entities, partition(account_id))
-                .with_prefix("CHART#")
+            keyspace::saved_charts(account_id)
                 .with_limit(limit)
                 .after(cursor)
                 .descending(),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tiers::Tier;
 use crate::store::{
-    Condition, Cursor, IndexKey, Item, Key, Query, Store, StoreError, Table, WriteOp,
+    Condition, Cursor, IndexKey, Item, Key, Query, Store, StoreError, Table, WriteOp, keyspace,
 };
 use crate::{clock, ids};
 
@@ -34,10 +34,10 @@ pub struct Account {
 }
 
 pub fn account_key(id: &str) -> Key {
-    Key::new(Table::Entities, format!("ACCT#{id}"), "ACCOUNT")
+    keyspace::account(id)
 }
 
-const LIST_PARTITION: &str = "ACCOUNTS";
+const LIST_PARTITION: &str = keyspace::ACCOUNTS_INDEX;
 
 impl Account {
     pub fn new(name: &str, tier: Tier) -> Self {

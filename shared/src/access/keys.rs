@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use crate::error::ApiError;
 use crate::secrets::SecretString;
-use crate::store::{Condition, Cursor, Item, Key, Query, Store, StoreError, Table, WriteOp};
+use crate::store::{Condition, Cursor, Item, Key, Store, StoreError, WriteOp, keyspace};
 use crate::{clock, ids};
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -219,25 +219,24 @@ impl KeyRecord {
 }
 
 pub fn record_key(account_id: &str, key_id: &str) -> Key {
-    Key::new(
-        Table::Entities,
-        format!("ACCT#{account_id}"),
-        format!("KEY#{key_id}"),
-    )
+    keyspace::api_key(account_id, key_id)
 }
 
 pub fn lookup_key(hash: &str) -> Key {
-    Key::new(Table::Entities, format!("KEYHASH#{hash}"), "KEY")
+    keyspace::api_key_by_hash(hash)
 }
 
 /// What a caller asks for when creating a key.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
+    #[schema(schema_with = crate::openapi::schemas::key_name)]
     pub name: String,
+    /// When the key stops working: in the future, at most 10 years ahead (RFC 3339).
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::schemas::scopes)]
     pub scopes: Option<Vec<String>>,
     /// Default: the mode of the key that creates it (live for a new account's first key).
     #[serde(default)]
@@ -391,8 +390,7 @@ pub async fn list(
 ) -> Result<(Vec<KeyRecord>, Option<Cursor>), StoreError> {
     store
         .query(
-            Query::partition(Table::Entities, format!("ACCT#{account_id}"))
-                .with_prefix("KEY#")
+            keyspace::api_keys(account_id)
                 .with_limit(limit)
                 .after(cursor)
                 .descending(),

@@ -13,7 +13,7 @@ use super::quota::USAGE_RETENTION_DAYS;
 use super::tiers::Tier;
 use crate::error::ApiError;
 use crate::events::{EventType, publish};
-use crate::store::{Cursor, Query, Store, StoreError, Table};
+use crate::store::{Cursor, Store, StoreError, keyspace};
 use crate::{App, FieldError, clock};
 
 /// A key as its owner sees it (never the key itself, except once at creation).
@@ -63,23 +63,19 @@ impl UsageIndex {
         loop {
             let page = store
                 .query(
-                    Query::partition(Table::Counters, format!("ACCT#{account_id}"))
-                        .with_prefix("QUOTA#")
+                    keyspace::quota_counters(account_id)
                         .with_limit(200)
                         .after(cursor),
                 )
                 .await?;
             for item in &page.items {
-                let mut parts = item.key.sk.splitn(3, '#').skip(1);
-                let (Some(day), Some(class)) = (parts.next(), parts.next()) else {
+                let Some((day, class)) = keyspace::parse_quota_counter(&item.key.sk) else {
                     continue;
                 };
-                let (Ok(day), Some(class)) = (
-                    day.parse::<NaiveDate>(),
-                    super::QuotaClass::ALL
-                        .into_iter()
-                        .find(|c| c.as_str() == class),
-                ) else {
+                let Some(class) = super::QuotaClass::ALL
+                    .into_iter()
+                    .find(|c| c.as_str() == class)
+                else {
                     continue;
                 };
                 for (name, value) in &item.attrs {
@@ -333,8 +329,10 @@ pub async fn delete_key(app: &App, caller: &Caller, key_id: &str) -> Result<(), 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
-    /// How long the old key keeps working; default from configuration (24 h).
-    #[serde(default)]
+    /// How long the old key keeps working, at most 604800 (7 days); default from configuration
+    /// (24 h).
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(maximum = 604800)]
     pub grace_seconds: Option<u64>,
 }
 
@@ -406,11 +404,13 @@ pub async fn rotate_key(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountRequest {
+    #[schema(schema_with = crate::openapi::schemas::account_name)]
     pub name: String,
     #[serde(default = "default_tier")]
     pub tier: Tier,
     /// Name of the first API key.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::schemas::first_key_name)]
     pub key_name: Option<String>,
 }
 
@@ -486,6 +486,7 @@ pub async fn get_account(app: &App, id: &str) -> Result<Account, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::schemas::account_name_or_null)]
     pub name: Option<String>,
     #[serde(default)]
     pub tier: Option<Tier>,

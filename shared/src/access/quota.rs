@@ -13,17 +13,13 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::tiers::QuotaClass;
-use crate::store::{Increment, Key, Table};
+use crate::store::{Increment, Key, keyspace};
 
 /// How long daily counters (and so per-key usage history) are kept.
 pub const USAGE_RETENTION_DAYS: i64 = 32;
 
 pub fn counter_key(account_id: &str, day: NaiveDate, class: QuotaClass) -> Key {
-    Key::new(
-        Table::Counters,
-        format!("ACCT#{account_id}"),
-        format!("QUOTA#{day}#{}", class.as_str()),
-    )
+    keyspace::quota_counter(account_id, day, class.as_str())
 }
 
 /// The UTC day a request falls in, and when it ends.

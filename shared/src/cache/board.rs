@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::store::{Increment, Key, Store, StoreError, Table};
+use crate::store::{Increment, Key, Store, StoreError, keyspace};
 
 /// Where the generations live, behind a trait so the cache does not depend on a backend.
 #[async_trait]
@@ -37,7 +37,7 @@ impl StoreBoard {
     }
 
     fn key() -> Key {
-        Key::new(Table::Entities, "CACHE#GENERATIONS", "BOARD")
+        keyspace::cache_generations()
     }
 }
 

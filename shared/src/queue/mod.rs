@@ -1,8 +1,9 @@
 //! Message queues with SQS semantics: at-least-once delivery, visibility timeouts, receive
 //! counts and a dead-letter queue after too many receives.
 //!
-//! Implementations: [`sqs::SqsQueue`] and [`crate::embedded::EmbeddedQueue`].
+//! Implementations: [`sqs::SqsQueue`] and [`embedded::EmbeddedQueue`].
 
+pub mod embedded;
 pub mod sqs;
 
 use std::sync::Arc;

@@ -6,9 +6,11 @@
 //! in the console and counters can be updated atomically with `ADD`.
 //!
 //! Two implementations pass the same behavioural suite (`tests/`): [`dynamo::DynamoStore`] and
-//! [`crate::embedded::EmbeddedStore`].
+//! [`embedded::EmbeddedStore`].
 
 pub mod dynamo;
+pub mod embedded;
+pub mod keyspace;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -596,86 +598,6 @@ pub fn next_counter_value(current: i64, increment: &Increment) -> Result<i64, St
     match increment.ceiling {
         Some(ceiling) if next > ceiling => Err(StoreError::LimitExceeded { current, ceiling }),
         _ => Ok(next),
-    }
-}
-
-/// Counts the operations that reach the wrapped store (tests and benchmarks of "how many store
-/// calls does a request make").
-pub struct CountingStore {
-    inner: std::sync::Arc<dyn Store>,
-    pub reads: std::sync::atomic::AtomicU64,
-    pub writes: std::sync::atomic::AtomicU64,
-}
-
-impl CountingStore {
-    pub fn new(inner: std::sync::Arc<dyn Store>) -> Self {
-        Self {
-            inner,
-            reads: Default::default(),
-            writes: Default::default(),
-        }
-    }
-
-    /// (reads, writes) so far.
-    pub fn counts(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.reads.load(Relaxed), self.writes.load(Relaxed))
-    }
-
-    fn read(&self) {
-        self.reads
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn write(&self) {
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.read();
-        self.inner.get(key).await
-    }
-
-    async fn get_consistent(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.read();
-        self.inner.get_consistent(key).await
-    }
-
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.write();
-        self.inner.put(item, condition).await
-    }
-
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.write();
-        self.inner.delete(key, condition).await
-    }
-
-    async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
-        self.write();
-        self.inner.increment(increment).await
-    }
-
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.write();
-        self.inner.transact(ops).await
-    }
-
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.read();
-        self.inner.query(query).await
-    }
-
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
     }
 }
 

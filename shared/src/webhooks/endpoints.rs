@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::signature::WebhookSecret;
 use super::ssrf::check_url;
 use crate::events::EventType;
-use crate::store::{Condition, Cursor, Increment, Item, Key, Query, StoreError, Table};
+use crate::store::{Condition, Cursor, Increment, Item, Key, StoreError, keyspace};
 use crate::{ApiError, App, FieldError, clock, idempotency, ids};
 
 /// Endpoints an account may have.
@@ -115,11 +115,14 @@ pub struct SecretView {
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// `https` URL of a public host.
+    #[schema(schema_with = crate::openapi::schemas::webhook_url)]
     pub url: String,
     /// Event types to deliver (see `GET /v1/webhooks/event-types`); empty or absent: all.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::schemas::event_types)]
     pub event_types: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::schemas::webhook_description)]
     pub description: Option<String>,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -132,8 +135,11 @@ fn enabled_by_default() -> bool {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
+    #[schema(schema_with = crate::openapi::schemas::webhook_url_or_null)]
     pub url: Option<String>,
+    #[schema(schema_with = crate::openapi::schemas::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
+    #[schema(schema_with = crate::openapi::schemas::webhook_description)]
     pub description: Option<String>,
     /// `true` re-enables an endpoint the platform disabled.
     pub enabled: Option<bool>,
@@ -204,11 +210,7 @@ fn validate_description(description: Option<&str>) -> Result<Option<String>, Fie
 }
 
 fn record_key(account_id: &str, id: &str) -> Key {
-    Key::new(
-        Table::Entities,
-        format!("ACCT#{account_id}"),
-        format!("WEBHOOK#{id}"),
-    )
+    keyspace::webhook(account_id, id)
 }
 
 fn not_found() -> ApiError {
@@ -224,8 +226,7 @@ pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, 
         let (records, next): (Vec<EndpointRecord>, _) = app
             .store
             .query(
-                Query::partition(Table::Entities, format!("ACCT#{account_id}"))
-                    .with_prefix("WEBHOOK#")
+                keyspace::webhooks(account_id)
                     .with_limit(MAX_ENDPOINTS + 1)
                     .after(cursor),
             )
@@ -241,11 +242,7 @@ pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, 
 
 /// The account's endpoint counter: admitted atomically with a ceiling, as quotas are.
 fn count_key(account_id: &str) -> Key {
-    Key::new(
-        Table::Entities,
-        format!("ACCT#{account_id}"),
-        "WEBHOOKCOUNT",
-    )
+    keyspace::webhook_count(account_id)
 }
 
 fn count_change(account_id: &str, by: i64) -> crate::store::WriteOp {
@@ -341,7 +338,7 @@ pub async fn create(
         }
         Err(err) => return Err(err.into()),
     }
-    super::delivery::forget_subscriptions(app, account_id).await;
+    super::subscriptions::forget_subscriptions(app, account_id).await;
     // Answer only once every container's interest cache must have seen the endpoint.
     app.cache.settle().await;
     Ok((
@@ -378,8 +375,7 @@ pub async fn list(
     let (records, next): (Vec<EndpointRecord>, _) = app
         .store
         .query(
-            Query::partition(Table::Entities, format!("ACCT#{account_id}"))
-                .with_prefix("WEBHOOK#")
+            keyspace::webhooks(account_id)
                 .with_limit(limit)
                 .after(cursor)
                 .descending(),
@@ -446,7 +442,7 @@ pub async fn update(
         }
     }
     let saved = save(app, record).await?;
-    super::delivery::forget_subscriptions(app, account_id).await;
+    super::subscriptions::forget_subscriptions(app, account_id).await;
     // New event types or a re-enabled endpoint: as at creation, answer once everyone sees it.
     app.cache.settle().await;
     Ok(EndpointView::from(&saved))
@@ -469,7 +465,7 @@ pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiErro
             StoreError::TransactionCanceled { .. } => not_found(),
             other => other.into(),
         })?;
-    super::delivery::forget_subscriptions(app, account_id).await;
+    super::subscriptions::forget_subscriptions(app, account_id).await;
     Ok(())
 }
 

@@ -1,9 +1,13 @@
-//! Webhooks: the pure parts — Standard Webhooks signatures, the retry schedule and the SSRF
-//! policy for customer URLs. (The API, fan-out and delivery consumers build on these.)
+//! Webhooks: Standard Webhooks signatures, the retry schedule and the SSRF policy (pure), the
+//! endpoints API, who listens (subscriptions), the fan-out of events, one delivery attempt and
+//! what follows it, and the attempt log with replay.
 
+pub mod attempt;
 pub mod client;
-pub mod delivery;
 pub mod endpoints;
+pub mod fanout;
+pub mod log;
 pub mod schedule;
 pub mod signature;
 pub mod ssrf;
+pub mod subscriptions;
