@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Validate the Orrery natal-reading texts in shared/data/readings/.
+"""Validate the Orrery natal-reading texts in shared/charts/data/readings/.
 
 Standard library only (Python 3.11+). Usage:
 
@@ -313,7 +313,7 @@ class Checker:
 
 
 def main(argv: list[str]) -> int:
-    default = Path(__file__).resolve().parent.parent / "shared" / "data" / "readings"
+    default = Path(__file__).resolve().parent.parent / "shared" / "charts" / "data" / "readings"
     root = Path(argv[1]) if len(argv) > 1 else default
     return Checker(root).run()
 

@@ -72,7 +72,7 @@ cargo test --workspace --locked
 
 echo "==> OpenAPI document validation"
 OPENAPI_JSON=$(mktemp --suffix=.json)
-cargo run -q --locked -p orrery-openapi --example print > "$OPENAPI_JSON"
+cargo run -q --locked -p orrery-fn-openapi --example print > "$OPENAPI_JSON"
 "$VENV/bin/openapi-spec-validator" "$OPENAPI_JSON"
 rm -f "$OPENAPI_JSON"
 

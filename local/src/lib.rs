@@ -13,13 +13,13 @@ use tokio::task::JoinHandle;
 /// Every function's routes, as one router without the platform layers.
 pub fn routes(app: &App) -> Router {
     Router::new()
-        .merge(orrery_health::router(app.clone()))
-        .merge(orrery_api_keys::router(app.clone()))
-        .merge(orrery_admin::router(app.clone()))
-        .merge(orrery_charts_api::router(app.clone()))
-        .merge(orrery_readings_api::router(app.clone()))
-        .merge(orrery_webhooks_api::router(app.clone()))
-        .merge(orrery_openapi::router())
+        .merge(orrery_fn_health::router(app.clone()))
+        .merge(orrery_fn_api_keys::router(app.clone()))
+        .merge(orrery_fn_admin::router(app.clone()))
+        .merge(orrery_fn_charts::router(app.clone()))
+        .merge(orrery_fn_readings::router(app.clone()))
+        .merge(orrery_fn_webhooks::router(app.clone()))
+        .merge(orrery_fn_openapi::router())
 }
 
 /// Every function's routes with the platform layers: what `orrery-local` serves.
@@ -83,13 +83,15 @@ pub async fn serve(
 pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     vec![
         spawn_worker(
-            Arc::new(orrery_events::EventsConsumer::new(app.clone())),
+            Arc::new(orrery_fn_events::EventsConsumer::new(app.clone())),
             app.queues.events.main.clone(),
             WorkerSettings::default(),
             shutdown.clone(),
         ),
         spawn_worker(
-            Arc::new(orrery_webhook_delivery::DeliveryConsumer::new(app.clone())),
+            Arc::new(orrery_fn_webhook_delivery::DeliveryConsumer::new(
+                app.clone(),
+            )),
             app.queues.deliveries.main.clone(),
             WorkerSettings {
                 // An attempt may take 15 s; keep the message hidden meanwhile.

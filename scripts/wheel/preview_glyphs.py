@@ -1,6 +1,6 @@
 """Preview the chart-wheel glyph set as an SVG contact sheet.
 
-Reads shared/data/wheel/glyphs.json (the path outlines the SVG wheel renderer
+Reads shared/charts/data/wheel/glyphs.json (the path outlines the SVG wheel renderer
 draws instead of using fonts) and writes an SVG grid showing every glyph,
 stroked the same way the renderer strokes it, with its name underneath, on a
 light background. Use it to eyeball the set after editing the JSON.
@@ -12,7 +12,7 @@ Run from anywhere (standard library only, Python 3.11+):
 Arguments:
     output         SVG file to write (default: glyphs-preview.svg)
     --size N       glyph size in px (default: 96; try 20 to check legibility)
-    --json PATH    glyph file to read (default: shared/data/wheel/glyphs.json
+    --json PATH    glyph file to read (default: shared/charts/data/wheel/glyphs.json
                    in this repository)
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_JSON = REPO_ROOT / "shared" / "data" / "wheel" / "glyphs.json"
+DEFAULT_JSON = REPO_ROOT / "shared" / "charts" / "data" / "wheel" / "glyphs.json"
 
 STROKE_WIDTH = 1.6  # in glyph units, matches the wheel renderer
 COLUMNS = 8

@@ -126,7 +126,9 @@ async fn one_worker_throughput() -> (f64, Duration) {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let worker = orrery::consumer::spawn_worker(
-        Arc::new(orrery_webhook_delivery::DeliveryConsumer::new(app.clone())),
+        Arc::new(orrery_fn_webhook_delivery::DeliveryConsumer::new(
+            app.clone(),
+        )),
         app.queues.deliveries.main.clone(),
         orrery::consumer::WorkerSettings::default(),
         shutdown,

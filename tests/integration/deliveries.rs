@@ -604,7 +604,9 @@ async fn a_delivery_survives_a_worker_dying_mid_attempt() {
     // A new worker starts: the message comes back and is delivered, then deleted.
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let worker = orrery::consumer::spawn_worker(
-        Arc::new(orrery_webhook_delivery::DeliveryConsumer::new(app.clone())),
+        Arc::new(orrery_fn_webhook_delivery::DeliveryConsumer::new(
+            app.clone(),
+        )),
         app.queues.deliveries.main.clone(),
         orrery::consumer::WorkerSettings::default(),
         shutdown,

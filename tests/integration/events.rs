@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orrery::consumer::{WorkerSettings, spawn_worker};
-use orrery_events::EventsConsumer;
+use orrery_fn_events::EventsConsumer;
 
 use orrery::events::{Event, EventType};
 use orrery::queue::OutgoingMessage;

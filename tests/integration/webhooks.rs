@@ -233,8 +233,10 @@ async fn registration_is_idempotent_and_bounded(backend: TestBackend) {
 async fn hostile_urls_are_refused_at_registration(backend: TestBackend) {
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
-    let corpus: Value =
-        serde_json::from_str(include_str!("../../shared/data/webhooks/hostile-urls.json")).unwrap();
+    let corpus: Value = serde_json::from_str(include_str!(
+        "../../shared/core/data/webhooks/hostile-urls.json"
+    ))
+    .unwrap();
     let hostile: Vec<&str> = corpus["groups"]
         .as_array()
         .unwrap()

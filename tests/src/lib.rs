@@ -165,7 +165,8 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
 /// The shipped tier plan with some limits changed: `(tier, class, limit)` each.
 pub fn tiers_with(limits: &[(&str, &str, u64)]) -> orrery::access::tiers::TierLimits {
     let mut plan: serde_json::Value =
-        serde_json::from_str(include_str!("../../shared/data/tiers.json")).expect("tiers.json");
+        serde_json::from_str(include_str!("../../shared/core/data/tiers.json"))
+            .expect("tiers.json");
     for (tier, class, limit) in limits {
         plan[*tier][*class] = serde_json::json!(limit);
     }

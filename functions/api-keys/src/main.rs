@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    orrery::lambda::run_http(orrery_api_keys::router).await
+    orrery::lambda::run_http(orrery_fn_api_keys::router).await
 }

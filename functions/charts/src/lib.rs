@@ -13,6 +13,7 @@ use orrery::error::Problem;
 use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse, with_content_type};
 use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App, idempotency};
+use orrery_charts::presentation::{Presentation, Rendered, Representation, present};
 use orrery_charts::relations::{self, SynastryRequest, TransitsRequest};
 use orrery_charts::relations::{Synastry, Transits};
 use orrery_charts::saved::{self, SavedChartSummary};
@@ -20,13 +21,9 @@ use orrery_charts::schema::{
     ChartFormat, ChartRequestBody, ChartResponse, ChartTheme, SavedChartResponse, SynastryBody,
     TransitsBody,
 };
-use orrery_charts::wheel::{self, Theme, WheelOptions};
 use orrery_charts::{ChartRequest, compute};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-
-const SVG: &str = "image/svg+xml";
-const JSON: &str = "application/json";
 
 /// Query parameters of the chart routes.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -51,66 +48,14 @@ pub struct ChartQuery {
     save: Option<String>,
 }
 
-/// How the chart is to be returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Representation {
-    Json { embed_svg: bool },
-    Svg,
-}
-
-struct Presentation {
-    representation: Representation,
-    theme: Theme,
-}
-
 impl ChartQuery {
     fn presentation(&self, headers: &HeaderMap) -> Result<Presentation, ApiError> {
-        let mut errors = Vec::new();
-        let wants_svg = match self.format.as_deref() {
-            Some("svg") => true,
-            Some("json") => false,
-            Some(other) => {
-                errors.push(orrery::FieldError::new(
-                    "format",
-                    format!("unknown format {other:?}; accepted: json, svg"),
-                ));
-                false
-            }
-            // No explicit format: the Accept header decides; JSON unless SVG is asked for.
-            None => headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|accept| accept.contains(SVG) && !accept.contains(JSON)),
-        };
-        let embed_svg = match self.include.as_deref() {
-            None | Some("") => false,
-            Some("svg") => true,
-            Some(other) => {
-                errors.push(orrery::FieldError::new(
-                    "include",
-                    format!("unknown include {other:?}; accepted: svg"),
-                ));
-                false
-            }
-        };
-        let theme = match self.theme.as_deref() {
-            None => Theme::Light,
-            Some(text) => text.parse().unwrap_or_else(|message: String| {
-                errors.push(orrery::FieldError::new("theme", message));
-                Theme::Light
-            }),
-        };
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        Ok(Presentation {
-            representation: if wants_svg {
-                Representation::Svg
-            } else {
-                Representation::Json { embed_svg }
-            },
-            theme,
-        })
+        Presentation::negotiate(
+            self.format.as_deref(),
+            self.include.as_deref(),
+            self.theme.as_deref(),
+            headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+        )
     }
 
     fn save(&self) -> Result<bool, ApiError> {
@@ -122,49 +67,10 @@ impl ChartQuery {
     }
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut response = with_content_type(body, JSON);
+fn respond(status: StatusCode, rendered: Rendered) -> Response {
+    let mut response = with_content_type(rendered.body, rendered.content_type);
     *response.status_mut() = status;
     response
-}
-
-fn svg_response(status: StatusCode, svg: String) -> Response {
-    let mut response = with_content_type(svg, SVG);
-    *response.status_mut() = status;
-    response
-}
-
-/// Renders one computed chart in the asked representation, with `leading` JSON fields.
-fn present(
-    status: StatusCode,
-    chart_json: &str,
-    chart: impl FnOnce() -> Result<orrery_astro::Chart, ApiError>,
-    mut leading: Map<String, Value>,
-    name: Option<&str>,
-    presentation: &Presentation,
-) -> Result<Response, ApiError> {
-    let options = |theme| WheelOptions {
-        theme,
-        title: name.map(str::to_owned),
-    };
-    match presentation.representation {
-        Representation::Svg => Ok(svg_response(
-            status,
-            wheel::render(&chart()?, &options(presentation.theme)),
-        )),
-        Representation::Json { embed_svg } => {
-            if embed_svg {
-                leading.insert(
-                    "svg".into(),
-                    wheel::render(&chart()?, &options(presentation.theme)).into(),
-                );
-            }
-            Ok(json_response(
-                status,
-                orrery_charts::compute::document(leading, chart_json)?,
-            ))
-        }
-    }
 }
 
 fn chart_request(body: Value) -> Result<ChartRequest, ApiError> {
@@ -209,14 +115,14 @@ async fn create(
         request.name.clone().map_or(Value::Null, Value::String),
     );
     leading.insert("input_hash".into(), computed.input_hash.clone().into());
-    present(
-        StatusCode::OK,
+    let rendered = present(
+        &presentation,
         computed.json(),
         || computed.chart().map(|c| c.into_owned()),
         leading,
         request.name.as_deref(),
-        &presentation,
-    )
+    )?;
+    Ok(respond(StatusCode::OK, rendered))
 }
 
 async fn save_chart(
@@ -247,11 +153,10 @@ async fn save_chart(
             .await?
         }
     };
-    let status = idempotency::status(replayed);
-    let response = match presentation.representation {
-        Representation::Json { embed_svg: false } => json_response(status, saved.body.clone()),
-        _ => present_saved(status, &saved, presentation)?,
-    };
+    let response = respond(
+        idempotency::status(replayed),
+        present_saved(&saved, presentation)?,
+    );
     Ok(idempotency::mark_created(
         response,
         &format!("/v1/charts/saved/{}", saved.id),
@@ -259,32 +164,28 @@ async fn save_chart(
     ))
 }
 
+/// A saved chart as asked: its stored document (name and summary first), the wheel titled with
+/// its name.
 fn present_saved(
-    status: StatusCode,
     saved: &saved::SavedChart,
     presentation: &Presentation,
-) -> Result<Response, ApiError> {
-    let chart = saved.chart()?;
-    let document: Map<String, Value> =
-        serde_json::from_str(&saved.body).map_err(ApiError::internal)?;
-    let name = document.get("name").and_then(Value::as_str);
-    let options = WheelOptions {
-        theme: presentation.theme,
-        title: name.map(str::to_owned),
+) -> Result<Rendered, ApiError> {
+    // The name is read from the document only when a wheel is drawn.
+    let name = match presentation.representation {
+        Representation::Json { embed_svg: false } => None,
+        _ => serde_json::from_str::<Map<String, Value>>(&saved.body)
+            .map_err(ApiError::internal)?
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     };
-    match presentation.representation {
-        Representation::Svg => Ok(svg_response(status, wheel::render(&chart, &options))),
-        Representation::Json { embed_svg } => {
-            let mut document = document;
-            if embed_svg {
-                document.insert("svg".into(), wheel::render(&chart, &options).into());
-            }
-            Ok(json_response(
-                status,
-                serde_json::to_string(&document).map_err(ApiError::internal)?,
-            ))
-        }
-    }
+    present(
+        presentation,
+        &saved.body,
+        || saved.chart(),
+        Map::new(),
+        name.as_deref(),
+    )
 }
 
 #[utoipa::path(
@@ -364,10 +265,10 @@ async fn show_saved(
         ));
     }
     let saved = saved::get(&app, &caller.account_id, &id).await?;
-    match presentation.representation {
-        Representation::Json { embed_svg: false } => Ok(json_response(StatusCode::OK, saved.body)),
-        _ => present_saved(StatusCode::OK, &saved, &presentation),
-    }
+    Ok(respond(
+        StatusCode::OK,
+        present_saved(&saved, &presentation)?,
+    ))
 }
 
 #[utoipa::path(

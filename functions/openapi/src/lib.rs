@@ -25,12 +25,12 @@ invalid field in `errors[]` with the accepted range or values.";
 
 /// The whole document.
 pub fn document() -> OpenApi {
-    let mut document = orrery_charts_api::openapi();
+    let mut document = orrery_fn_charts::openapi();
     for part in [
-        orrery_readings_api::openapi(),
-        orrery_webhooks_api::openapi(),
-        orrery_api_keys::openapi(),
-        orrery_admin::openapi(),
+        orrery_fn_readings::openapi(),
+        orrery_fn_webhooks::openapi(),
+        orrery_fn_api_keys::openapi(),
+        orrery_fn_admin::openapi(),
     ] {
         document.merge(part);
     }

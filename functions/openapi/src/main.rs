@@ -4,9 +4,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     // The document and the route table need no AWS resources: no App, no clients. This
     // function also takes API Gateway's `$default` route (every unrouted request).
     let router = orrery::http::platform_layers_with(
-        orrery_openapi::router(),
+        orrery_fn_openapi::router(),
         orrery::http::DEFAULT_MAX_BODY_BYTES,
-        orrery_openapi::unrouted_fallback(),
+        orrery_fn_openapi::unrouted_fallback(),
     );
     lambda_http::run(router).await
 }

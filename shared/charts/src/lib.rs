@@ -3,6 +3,7 @@
 //! The `charts` and `readings` functions (and `orrery-local`) only translate HTTP to these.
 
 pub mod compute;
+pub mod presentation;
 pub mod reading;
 pub mod relations;
 pub mod request;

@@ -1,4 +1,4 @@
-//! Natal readings assembled from the project's own texts (`shared/data/readings`, see its
+//! Natal readings assembled from the project's own texts (`shared/charts/data/readings`, see its
 //! README). Assembly is deterministic: the same chart always gives the same reading.
 
 use std::collections::HashMap;
@@ -62,35 +62,35 @@ fn parse<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, St
 fn load() -> Result<Texts, String> {
     let mut aspects: Nested = parse(
         "aspects.json",
-        include_str!("../../data/readings/aspects.json"),
+        include_str!("../data/readings/aspects.json"),
     )?;
     aspects.remove("_aspect");
     Ok(Texts {
-        signs: parse("signs.json", include_str!("../../data/readings/signs.json"))?,
+        signs: parse("signs.json", include_str!("../data/readings/signs.json"))?,
         body_in_sign: parse(
             "body_in_sign.json",
-            include_str!("../../data/readings/body_in_sign.json"),
+            include_str!("../data/readings/body_in_sign.json"),
         )?,
         body_in_house: parse(
             "body_in_house.json",
-            include_str!("../../data/readings/body_in_house.json"),
+            include_str!("../data/readings/body_in_house.json"),
         )?,
         ascendant_in_sign: parse(
             "ascendant_in_sign.json",
-            include_str!("../../data/readings/ascendant_in_sign.json"),
+            include_str!("../data/readings/ascendant_in_sign.json"),
         )?,
         midheaven_in_sign: parse(
             "midheaven_in_sign.json",
-            include_str!("../../data/readings/midheaven_in_sign.json"),
+            include_str!("../data/readings/midheaven_in_sign.json"),
         )?,
         aspects,
         balance: parse(
             "balance.json",
-            include_str!("../../data/readings/balance.json"),
+            include_str!("../data/readings/balance.json"),
         )?,
         overview: parse(
             "overview.json",
-            include_str!("../../data/readings/overview.json"),
+            include_str!("../data/readings/overview.json"),
         )?,
     })
 }

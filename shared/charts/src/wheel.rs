@@ -1,7 +1,7 @@
 //! The SVG chart wheel: zodiac ring with sign glyphs, house cusps and numbers, the ASC/MC axes,
 //! planet glyphs spread apart where they crowd, degree labels, aspect lines coloured by kind
 //! and a legend. Self-contained: glyphs are the project's own path outlines
-//! (`shared/data/wheel/glyphs.json`) placed with `<use>`, styles sit in one `<style>` element,
+//! (`shared/charts/data/wheel/glyphs.json`) placed with `<use>`, styles sit in one `<style>` element,
 //! text uses the generic `sans-serif` family; no fonts or images are fetched.
 
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ struct GlyphFile {
 fn glyphs() -> &'static HashMap<String, String> {
     static GLYPHS: OnceLock<HashMap<String, String>> = OnceLock::new();
     GLYPHS.get_or_init(|| {
-        serde_json::from_str::<GlyphFile>(include_str!("../../data/wheel/glyphs.json"))
+        serde_json::from_str::<GlyphFile>(include_str!("../data/wheel/glyphs.json"))
             .map(|file| file.glyphs)
             .unwrap_or_default()
     })

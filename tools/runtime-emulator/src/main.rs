@@ -152,7 +152,7 @@ async fn measure_once(binary: &PathBuf, event: Arc<String>) -> anyhow::Result<Sa
         .env("ORRERY_LOGS_TABLE", "orrery-logs")
         .env(
             "ORRERY_EVENTS_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/orrery-events",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/orrery-fn-events",
         )
         .env(
             "ORRERY_EVENTS_DLQ_URL",

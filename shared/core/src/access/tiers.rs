@@ -1,5 +1,5 @@
 //! Subscription tiers and their daily limits per endpoint class. The limits are data
-//! (`shared/data/tiers.json`, replaceable with `ORRERY_TIERS_FILE`), not code.
+//! (`shared/core/data/tiers.json`, replaceable with `ORRERY_TIERS_FILE`), not code.
 
 use std::collections::HashMap;
 

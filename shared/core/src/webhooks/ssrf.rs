@@ -292,7 +292,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Hostile URLs (`shared/data/webhooks/hostile-urls.json`), each refused by default.
+    /// Hostile URLs (`shared/core/data/webhooks/hostile-urls.json`), each refused by default.
     pub(crate) fn hostile_urls() -> Vec<String> {
         let doc: serde_json::Value =
             serde_json::from_str(include_str!("../../data/webhooks/hostile-urls.json")).unwrap();
