@@ -502,7 +502,7 @@ async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
     let id = it.endpoint_id();
     // Failing for six days already (as the store would show after days of failures).
     let app = server.app();
-    let mut record = orrery::webhooks::endpoints::record(app, account, id)
+    let mut record = orrery::webhooks::record::record(app, account, id)
         .await
         .unwrap()
         .unwrap();

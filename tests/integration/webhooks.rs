@@ -163,7 +163,7 @@ async fn secrets_rotate_with_a_grace_period(backend: TestBackend) {
     assert!(grace > chrono::Duration::hours(23) && grace <= chrono::Duration::hours(24));
     // Both secrets sign while the grace period lasts.
     let now = chrono::Utc::now();
-    let record = orrery::webhooks::endpoints::all_of(server.app(), &account)
+    let record = orrery::webhooks::record::all_of(server.app(), &account)
         .await
         .unwrap()
         .into_iter()
@@ -210,7 +210,7 @@ async fn registration_is_idempotent_and_bounded(backend: TestBackend) {
         .unwrap();
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    for n in 1..orrery::webhooks::endpoints::MAX_ENDPOINTS {
+    for n in 1..orrery::webhooks::record::MAX_ENDPOINTS {
         let (status, _) = server
             .post_json(
                 "/v1/webhooks",

@@ -5,12 +5,11 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use orrery::access::{Caller, QuotaClass, metered};
-use orrery::events::EventType;
 use orrery::http::ApiJson;
 use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App};
 use orrery_charts::ChartRef;
-use orrery_charts::reading::{Reading, reading};
+use orrery_charts::reading::Reading;
 use orrery_charts::schema::ChartRefBody;
 use serde_json::Value;
 
@@ -25,20 +24,7 @@ async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Reading>, ApiError> {
     let chart = ChartRef::from_value(body, "").map_err(ApiError::Validation)?;
-    let (label, chart) = chart.load(&app, &caller.account_id, "").await?;
-    let reading = reading(&chart, label)?;
-    orrery::events::publish(
-        &app,
-        EventType::ReadingGenerated,
-        &caller.account_id,
-        serde_json::json!({
-            "chart_id": reading.chart.chart_id,
-            "input_hash": reading.chart.input_hash,
-            "name": reading.chart.name,
-            "sections": reading.sections.len(),
-        }),
-    )
-    .await;
+    let reading = orrery_charts::reading::generate(&app, &caller.account_id, chart).await?;
     Ok(Json(reading))
 }
 

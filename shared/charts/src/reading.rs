@@ -172,14 +172,45 @@ fn house_key(house: u8) -> String {
 /// Assembles the natal reading of `chart`.
 pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
     let texts = texts()?;
-    let section_title = |key: &str| {
-        texts
-            .overview
-            .sections
-            .get(key)
-            .cloned()
-            .ok_or_else(|| missing(key))
+    let bodies = reading_bodies(chart);
+    let section = |key: &'static str, items: Vec<ReadingItem>| -> Result<Section, ApiError> {
+        Ok(Section {
+            key,
+            title: texts
+                .overview
+                .sections
+                .get(key)
+                .cloned()
+                .ok_or_else(|| missing(key))?,
+            paragraphs: Vec::new(),
+            items,
+        })
     };
+    let (planets, houses) = placements(texts, &bodies)?;
+    let title = match &label.name {
+        Some(name) => format!("Natal reading for {name}"),
+        None => "Natal reading".to_owned(),
+    };
+    Ok(Reading {
+        chart: label,
+        title,
+        sections: vec![
+            overview(texts, chart, &bodies)?,
+            section("planets", planets)?,
+            section("houses", houses)?,
+            section("aspects", major_aspects(texts, chart)?)?,
+            section("balance", balance(texts, chart)?)?,
+        ],
+    })
+}
+
+/// The overview: the Sun, Moon and rising signs in the introduction, then the Sun and Moon in
+/// their signs, the Ascendant and the Midheaven.
+fn overview(
+    texts: &Texts,
+    chart: &Chart,
+    bodies: &[(&'static str, String, u8)],
+) -> Result<Section, ApiError> {
     let sign_title = |sign: &str| {
         texts
             .signs
@@ -187,7 +218,6 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
             .map(|e| e.title.clone())
             .ok_or_else(|| missing(sign))
     };
-    let bodies = reading_bodies(chart);
     let sign_of = |body: &str| {
         bodies
             .iter()
@@ -199,14 +229,20 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
     let moon_sign = sign_of("moon")?;
     let asc_sign = plain(&chart.angles.asc.sign);
     let mc_sign = plain(&chart.angles.mc.sign);
-
     let intro = &texts.overview.intro;
     let (sun_title, moon_title, asc_title) = (
         sign_title(&sun_sign)?,
         sign_title(&moon_sign)?,
         sign_title(&asc_sign)?,
     );
-    let overview = Section {
+    let body_in_sign = |body: &str, sign: &str, what: &str| {
+        texts
+            .body_in_sign
+            .get(body)
+            .and_then(|m| m.get(sign))
+            .ok_or_else(|| missing(what))
+    };
+    Ok(Section {
         key: "overview",
         title: intro.title.clone(),
         paragraphs: intro
@@ -219,22 +255,8 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
             })
             .collect(),
         items: vec![
-            item(
-                "sun",
-                texts
-                    .body_in_sign
-                    .get("sun")
-                    .and_then(|m| m.get(&sun_sign))
-                    .ok_or_else(|| missing("sun in sign"))?,
-            ),
-            item(
-                "moon",
-                texts
-                    .body_in_sign
-                    .get("moon")
-                    .and_then(|m| m.get(&moon_sign))
-                    .ok_or_else(|| missing("moon in sign"))?,
-            ),
+            item("sun", body_in_sign("sun", &sun_sign, "sun in sign")?),
+            item("moon", body_in_sign("moon", &moon_sign, "moon in sign")?),
             item(
                 "ascendant",
                 texts
@@ -250,12 +272,17 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
                     .ok_or_else(|| missing("midheaven"))?,
             ),
         ],
-    };
+    })
+}
 
+/// Every body in its sign (the Sun and Moon are in the overview already) and in its house.
+fn placements(
+    texts: &Texts,
+    bodies: &[(&'static str, String, u8)],
+) -> Result<(Vec<ReadingItem>, Vec<ReadingItem>), ApiError> {
     let mut planets = Vec::new();
     let mut houses = Vec::new();
-    for (key, sign, house) in &bodies {
-        // The Sun and Moon signs are already in the overview.
+    for (key, sign, house) in bodies {
         if *key != "sun" && *key != "moon" {
             planets.push(item(
                 *key,
@@ -275,7 +302,12 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
                 .ok_or_else(|| missing(key))?,
         ));
     }
+    Ok((planets, houses))
+}
 
+/// The tightest major aspects between planets (at most [`MAX_ASPECTS`]), ties broken by the
+/// planets' order.
+fn major_aspects(texts: &Texts, chart: &Chart) -> Result<Vec<ReadingItem>, ApiError> {
     let planet_rank = |name: &str| Body::ALL.iter().position(|b| b.as_str() == name);
     let mut major: Vec<_> = chart
         .aspects
@@ -307,7 +339,11 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
             .ok_or_else(|| missing(&pair))?;
         aspects.push(item(format!("{pair}_{}", aspect.kind.as_str()), entry));
     }
+    Ok(aspects)
+}
 
+/// Dominant and lacking elements and modalities.
+fn balance(texts: &Texts, chart: &Chart) -> Result<Vec<ReadingItem>, ApiError> {
     let mut balance = Vec::new();
     for (group, counts, table) in [
         (
@@ -336,42 +372,31 @@ pub fn reading(chart: &Chart, label: ChartLabel) -> Result<Reading, ApiError> {
             }
         }
     }
+    Ok(balance)
+}
 
-    let title = match &label.name {
-        Some(name) => format!("Natal reading for {name}"),
-        None => "Natal reading".to_owned(),
-    };
-    Ok(Reading {
-        chart: label,
-        title,
-        sections: vec![
-            overview,
-            Section {
-                key: "planets",
-                title: section_title("planets")?,
-                paragraphs: Vec::new(),
-                items: planets,
-            },
-            Section {
-                key: "houses",
-                title: section_title("houses")?,
-                paragraphs: Vec::new(),
-                items: houses,
-            },
-            Section {
-                key: "aspects",
-                title: section_title("aspects")?,
-                paragraphs: Vec::new(),
-                items: aspects,
-            },
-            Section {
-                key: "balance",
-                title: section_title("balance")?,
-                paragraphs: Vec::new(),
-                items: balance,
-            },
-        ],
-    })
+/// A reading of `chart` for the account, with its `reading.generated` event (one publish, held
+/// until the request's answer like every event).
+pub async fn generate(
+    app: &orrery::App,
+    account_id: &str,
+    chart: crate::ChartRef,
+) -> Result<Reading, ApiError> {
+    let (label, chart) = chart.load(app, account_id, "").await?;
+    let reading = reading(&chart, label)?;
+    orrery::events::publish(
+        app,
+        orrery::events::EventType::ReadingGenerated,
+        account_id,
+        serde_json::json!({
+            "chart_id": reading.chart.chart_id,
+            "input_hash": reading.chart.input_hash,
+            "name": reading.chart.name,
+            "sections": reading.sections.len(),
+        }),
+    )
+    .await;
+    Ok(reading)
 }
 
 #[cfg(test)]

@@ -261,6 +261,22 @@ fn degree_label(longitude: f64) -> String {
 pub fn render(chart: &Chart, options: &WheelOptions) -> String {
     let asc = chart.angles.asc.longitude;
     let mut out = String::with_capacity(24 * 1024);
+    let mut markers = markers(chart);
+    spread(&mut markers, MIN_GLYPH_GAP);
+    open_document(&mut out, options);
+    glyph_definitions(&mut out, &markers);
+    zodiac_ring(&mut out, asc);
+    house_cusps(&mut out, chart, asc);
+    angle_axes(&mut out, chart, asc);
+    aspect_lines(&mut out, chart, asc);
+    planets(&mut out, &markers, asc);
+    legend(&mut out, chart, &markers, options);
+    out.push_str("</svg>");
+    out
+}
+
+/// The `<svg>` element with its accessible name, and the theme's styles.
+fn open_document(out: &mut String, options: &WheelOptions) {
     let _ = write!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{}">"#,
@@ -271,10 +287,10 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         Theme::Dark => DARK_STYLE,
     };
     let _ = write!(out, "<style>{style}{COMMON_STYLE}</style>");
+}
 
-    let mut markers = markers(chart);
-    spread(&mut markers, MIN_GLYPH_GAP);
-
+/// The glyph symbols this wheel uses (signs and its markers), and the background.
+fn glyph_definitions(out: &mut String, markers: &[Marker]) {
     // Only the glyphs this wheel uses.
     let glyphs = glyphs();
     let mut used: Vec<&str> = SIGNS.to_vec();
@@ -295,7 +311,10 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         out,
         r#"<rect class="bg" width="{WIDTH}" height="{HEIGHT}"/>"#
     );
+}
 
+/// The zodiac ring: one sector per sign, tinted by element, with its glyph; the ring outlines, sign boundaries and 5° ticks.
+fn zodiac_ring(out: &mut String, asc: f64) {
     // Zodiac ring: one sector per sign, tinted by element, with its glyph.
     for (i, sign) in SIGNS.iter().enumerate() {
         let start = i as f64 * 30.0;
@@ -311,7 +330,7 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         );
         let (gx, gy) = at(start + 15.0, asc, (R_OUTER + R_ZODIAC_INNER) / 2.0);
         out.push_str(r#"<g class="g">"#);
-        use_glyph(&mut out, sign, gx, gy, GLYPH_SIZE);
+        use_glyph(out, sign, gx, gy, GLYPH_SIZE);
         out.push_str("</g>");
     }
     // Ring outlines, sign boundaries and 5° ticks, as one path each.
@@ -333,7 +352,10 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         let _ = write!(ticks, "M{x1:.1} {y1:.1}L{x2:.1} {y2:.1}");
     }
     let _ = write!(out, r#"<path d="{ticks}"/></g>"#);
+}
 
+/// House cusps (but the four angles, drawn as axes) and house numbers.
+fn house_cusps(out: &mut String, chart: &Chart, asc: f64) {
     // House cusps and numbers; the four angles are drawn as axes below.
     let cusps: Vec<f64> = chart.houses.iter().map(|h| h.longitude).collect();
     let mut cusp_path = String::with_capacity(12 * 32);
@@ -361,6 +383,10 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
             i + 1
         );
     }
+}
+
+/// The ASC–DSC and MC–IC axes, labelled outside the wheel.
+fn angle_axes(out: &mut String, chart: &Chart, asc: f64) {
     // ASC–DSC and MC–IC axes, with their labels outside the wheel.
     let axes = [
         ("ASC", chart.angles.asc.longitude),
@@ -383,7 +409,10 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
             y + 3.0
         );
     }
+}
 
+/// Aspect lines between the true positions of bodies and points.
+fn aspect_lines(out: &mut String, chart: &Chart, asc: f64) {
     // Aspect lines between the true positions of bodies and points.
     let position_of = |name: &str| -> Option<f64> {
         chart
@@ -422,20 +451,23 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         );
     }
     out.push_str("</g>");
+}
 
+/// Marker glyphs at their spread positions, leaders to the true positions, degree labels.
+fn planets(out: &mut String, markers: &[Marker], asc: f64) {
     // Planet glyphs at their spread positions, a leader to the true position, degree labels.
     let mut leaders = String::new();
     out.push_str(r#"<g class="g">"#);
-    for m in &markers {
+    for m in markers {
         let (gx, gy) = at(m.shown, asc, R_PLANET);
-        use_glyph(&mut out, m.glyph, gx, gy, GLYPH_SIZE);
+        use_glyph(out, m.glyph, gx, gy, GLYPH_SIZE);
         let (tx, ty) = at(m.longitude, asc, R_HOUSE_INNER);
         let (lx, ly) = at(m.shown, asc, R_PLANET + GLYPH_SIZE / 2.0 + 2.0);
         let _ = write!(leaders, "M{tx:.1} {ty:.1}L{lx:.1} {ly:.1}");
     }
     out.push_str("</g>");
     let _ = write!(out, r#"<path class="ink c" d="{leaders}"/>"#);
-    for m in &markers {
+    for m in markers {
         let (x, y) = at(m.shown, asc, R_LABEL);
         let retro = if m.retrograde { " R" } else { "" };
         let _ = write!(
@@ -445,7 +477,10 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
             degree_label(m.longitude)
         );
     }
+}
 
+/// The legend: title, instant and house system, every marker with its position, the aspect colours.
+fn legend(out: &mut String, chart: &Chart, markers: &[Marker], options: &WheelOptions) {
     // Legend: title, every marker with its position, the aspect colours.
     let mut y = 2.0 * CY + 22.0;
     if let Some(title) = &options.title {
@@ -462,7 +497,7 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         chart.house_system.as_str()
     );
     y += 14.0;
-    let mut legend = markers.clone();
+    let mut legend = markers.to_vec();
     legend.sort_by_key(|m| {
         chart
             .bodies
@@ -476,7 +511,7 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
         let x = 20.0 + column * 215.0;
         let top = y + row * 24.0;
         out.push_str(r#"<g class="g">"#);
-        use_glyph(&mut out, m.glyph, x + 8.0, top + 8.0, 16.0);
+        use_glyph(out, m.glyph, x + 8.0, top + 8.0, 16.0);
         out.push_str("</g>");
         let sign = SIGNS[((m.longitude.rem_euclid(360.0) / 30.0) as usize).min(11)];
         let _ = write!(
@@ -512,8 +547,6 @@ pub fn render(chart: &Chart, options: &WheelOptions) -> String {
             top + 4.0
         );
     }
-    out.push_str("</svg>");
-    out
 }
 
 #[cfg(test)]

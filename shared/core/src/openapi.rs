@@ -308,82 +308,28 @@ impl Modify for Conventions {
     }
 }
 
-/// Schemas built from the lists the handlers check against, so the document cannot drift from
-/// them (`#[schema(schema_with = …)]`).
+/// Building blocks for schemas that derive macros cannot state (patterns measured after
+/// trimming, nullable patches), for `#[schema(schema_with = …)]`. Each domain module writes its
+/// own fields' schemas with these next to its types, from the lists its handlers check against,
+/// so the document cannot drift from them and this module depends on no domain module.
 pub mod schemas {
-    use utoipa::openapi::schema::{
-        Array, ArrayBuilder, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
-    };
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
-    fn names(values: impl IntoIterator<Item = &'static str>) -> Object {
+    /// A string that is one of `values`.
+    pub fn names(values: impl IntoIterator<Item = &'static str>) -> Object {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(values))
             .build()
     }
 
-    fn nullable(kind: Type) -> SchemaType {
+    /// `kind` or null (a patch field that absent or null leaves as it is).
+    pub fn nullable(kind: Type) -> SchemaType {
         SchemaType::from_iter([kind, Type::Null])
     }
 
-    /// `scopes` of a new key: at least one of [`crate::access::keys::SCOPES`], or null (all).
-    pub fn scopes() -> Array {
-        ArrayBuilder::new()
-            .schema_type(nullable(Type::Array))
-            .items(names(crate::access::keys::SCOPES))
-            .min_items(Some(1))
-            .description(Some(
-                "Scopes the key holds (default: those of the key that creates it).",
-            ))
-            .build()
-    }
-
-    fn event_type_names() -> Object {
-        names(crate::events::EventType::ALL.map(|kind| kind.as_str()))
-    }
-
-    /// `event_types` of a new endpoint (empty: every type).
-    pub fn event_types() -> Array {
-        ArrayBuilder::new()
-            .items(event_type_names())
-            .description(Some(
-                "Event types to deliver (see `GET /v1/webhooks/event-types`); empty or absent: all.",
-            ))
-            .build()
-    }
-
-    /// `event_types` of an endpoint patch: null or absent leaves them.
-    pub fn event_types_or_null() -> Array {
-        ArrayBuilder::new()
-            .schema_type(nullable(Type::Array))
-            .items(event_type_names())
-            .description(Some("Event types to deliver; empty: all."))
-            .build()
-    }
-
-    fn url_builder() -> ObjectBuilder {
-        ObjectBuilder::new()
-            .format(Some(SchemaFormat::Custom("uri".into())))
-            .pattern(Some("^[Hh][Tt][Tt][Pp][Ss]://"))
-            .max_length(Some(crate::webhooks::ssrf::MAX_URL_BYTES))
-            .description(Some(
-                "An `https` URL of a public host: loopback, private, link-local, CGNAT, \
-                 multicast and internal names are refused with a 422 (and checked again after \
-                 DNS resolution at delivery).",
-            ))
-    }
-
-    /// A webhook endpoint's URL.
-    pub fn webhook_url() -> Object {
-        url_builder().schema_type(Type::String).build()
-    }
-
-    /// A webhook endpoint's URL in a patch: null or absent leaves it.
-    pub fn webhook_url_or_null() -> Object {
-        url_builder().schema_type(nullable(Type::String)).build()
-    }
-
-    fn text(pattern: &str, description: &str, null: bool) -> Object {
+    /// A string matching `pattern`, optionally nullable.
+    pub fn text(pattern: &str, description: &str, null: bool) -> Object {
         ObjectBuilder::new()
             .schema_type(if null {
                 nullable(Type::String)
@@ -393,51 +339,6 @@ pub mod schemas {
             .pattern(Some(pattern))
             .description(Some(description))
             .build()
-    }
-
-    /// A key's name.
-    pub fn key_name() -> Object {
-        text(
-            super::TRIMMED_1_TO_100,
-            "1 to 100 characters once trimmed.",
-            false,
-        )
-    }
-
-    /// The name of an account's first key.
-    pub fn first_key_name() -> Object {
-        text(
-            super::TRIMMED_1_TO_100,
-            "Name of the first API key: 1 to 100 characters once trimmed (default `default`).",
-            true,
-        )
-    }
-
-    /// An account's name.
-    pub fn account_name() -> Object {
-        text(
-            super::TRIMMED_1_TO_200,
-            "1 to 200 characters once trimmed.",
-            false,
-        )
-    }
-
-    /// An account's name in a patch: null or absent leaves it.
-    pub fn account_name_or_null() -> Object {
-        text(
-            super::TRIMMED_1_TO_200,
-            "1 to 200 characters once trimmed.",
-            true,
-        )
-    }
-
-    /// A webhook endpoint's description (empty once trimmed: none).
-    pub fn webhook_description() -> Object {
-        text(
-            super::TRIMMED_UP_TO_500,
-            "At most 500 characters once trimmed.",
-            true,
-        )
     }
 
     /// A chart's display name (empty once trimmed: none).

@@ -226,17 +226,39 @@ pub fn lookup_key(hash: &str) -> Key {
     keyspace::api_key_by_hash(hash)
 }
 
+/// A key's name, as the OpenAPI document states it.
+fn key_name_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::schemas::text(
+        crate::openapi::TRIMMED_1_TO_100,
+        "1 to 100 characters once trimmed.",
+        false,
+    )
+}
+
+/// `scopes` of a new key: at least one of [`SCOPES`], or null (all).
+fn scopes_schema() -> utoipa::openapi::schema::Array {
+    use crate::openapi::schemas::{names, nullable};
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(nullable(utoipa::openapi::schema::Type::Array))
+        .items(names(SCOPES))
+        .min_items(Some(1))
+        .description(Some(
+            "Scopes the key holds (default: those of the key that creates it).",
+        ))
+        .build()
+}
+
 /// What a caller asks for when creating a key.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
-    #[schema(schema_with = crate::openapi::schemas::key_name)]
+    #[schema(schema_with = key_name_schema)]
     pub name: String,
     /// When the key stops working: in the future, at most 10 years ahead (RFC 3339).
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::schemas::scopes)]
+    #[schema(schema_with = scopes_schema)]
     pub scopes: Option<Vec<String>>,
     /// Default: the mode of the key that creates it (live for a new account's first key).
     #[serde(default)]

@@ -404,13 +404,13 @@ pub async fn rotate_key(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountRequest {
-    #[schema(schema_with = crate::openapi::schemas::account_name)]
+    #[schema(schema_with = account_name_schema)]
     pub name: String,
     #[serde(default = "default_tier")]
     pub tier: Tier,
     /// Name of the first API key.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::schemas::first_key_name)]
+    #[schema(schema_with = first_key_name_schema)]
     pub key_name: Option<String>,
 }
 
@@ -486,7 +486,7 @@ pub async fn get_account(app: &App, id: &str) -> Result<Account, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::schemas::account_name_or_null)]
+    #[schema(schema_with = account_name_or_null_schema)]
     pub name: Option<String>,
     #[serde(default)]
     pub tier: Option<Tier>,
@@ -554,4 +554,31 @@ pub async fn warm_accounts(app: &App, account_ids: &[String]) -> Result<usize, A
         }
     }
     Ok(warmed)
+}
+
+/// An account's name, as the OpenAPI document states it.
+fn account_name_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::schemas::text(
+        crate::openapi::TRIMMED_1_TO_200,
+        "1 to 200 characters once trimmed.",
+        false,
+    )
+}
+
+/// An account's name in a patch: null or absent leaves it.
+fn account_name_or_null_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::schemas::text(
+        crate::openapi::TRIMMED_1_TO_200,
+        "1 to 200 characters once trimmed.",
+        true,
+    )
+}
+
+/// The name of an account's first key.
+fn first_key_name_schema() -> utoipa::openapi::schema::Object {
+    crate::openapi::schemas::text(
+        crate::openapi::TRIMMED_1_TO_100,
+        "Name of the first API key: 1 to 100 characters once trimmed (default `default`).",
+        true,
+    )
 }

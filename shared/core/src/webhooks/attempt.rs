@@ -8,13 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::client::Attempt;
-use super::endpoints::{self, EndpointRecord};
+use super::endpoints;
 use super::fanout::DeliveryMessage;
 use super::log::{LoggedAttempt, dead_letter, log_attempt};
+use super::record::{self, EndpointRecord};
 use super::schedule::{MAX_DELAY, NextStep, next_step, parse_retry_after};
 use super::subscriptions::forget_subscriptions;
 use crate::consumer::{IncomingMessage, Outcome};
-use crate::events::EventType;
+use crate::events::envelope::EventType;
 use crate::{App, clock};
 
 /// An endpoint failing without a success for this long is disabled.
@@ -51,7 +52,7 @@ async fn target(
         tracing::error!(error = %err, "undecodable delivery message");
         Outcome::Retry
     })?;
-    match endpoints::record(app, &delivery.account_id, &delivery.endpoint_id).await {
+    match record::record(app, &delivery.account_id, &delivery.endpoint_id).await {
         Ok(Some(endpoint)) if endpoint.enabled => Ok((delivery, endpoint)),
         Ok(Some(endpoint)) => {
             tracing::info!(endpoint_id = %endpoint.id, "endpoint disabled; delivery dropped");

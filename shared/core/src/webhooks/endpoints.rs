@@ -7,62 +7,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::record::{EndpointRecord, MAX_ENDPOINTS, record_key};
 use super::signature::WebhookSecret;
 use super::ssrf::check_url;
-use crate::events::EventType;
+use crate::events::envelope::EventType;
 use crate::store::{Condition, Cursor, Increment, Item, Key, StoreError, keyspace};
 use crate::{ApiError, App, FieldError, clock, idempotency, ids};
 
-/// Endpoints an account may have.
-pub const MAX_ENDPOINTS: usize = 20;
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
 const ID_PREFIX: &str = "wh";
-
-/// What the store holds for an endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EndpointRecord {
-    pub id: String,
-    pub account_id: String,
-    pub url: String,
-    pub description: Option<String>,
-    /// Event types delivered; empty means all.
-    pub event_types: Vec<String>,
-    pub enabled: bool,
-    /// Why the platform disabled it (410 Gone, failing for days), if it did.
-    pub disabled_reason: Option<String>,
-    pub secret: String,
-    pub previous_secret: Option<String>,
-    pub previous_secret_expires_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: u64,
-    /// Since when every attempt has failed (cleared by a success).
-    #[serde(default)]
-    pub failing_since: Option<DateTime<Utc>>,
-}
-
-impl EndpointRecord {
-    /// Whether an event of `kind` goes to this endpoint.
-    pub fn wants(&self, kind: EventType) -> bool {
-        self.enabled
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == kind.as_str()))
-    }
-
-    /// The secrets a delivery is signed with now: the current one, and the previous one while
-    /// its grace period lasts.
-    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<WebhookSecret> {
-        let mut secrets: Vec<WebhookSecret> =
-            WebhookSecret::parse(&self.secret).into_iter().collect();
-        if let (Some(previous), Some(until)) =
-            (&self.previous_secret, self.previous_secret_expires_at)
-            && now < until
-            && let Ok(previous) = WebhookSecret::parse(previous)
-        {
-            secrets.push(previous);
-        }
-        secrets
-    }
-}
 
 /// An endpoint as its owner sees it (the secret only at creation and from `…/secret`).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -115,14 +68,14 @@ pub struct SecretView {
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// `https` URL of a public host.
-    #[schema(schema_with = crate::openapi::schemas::webhook_url)]
+    #[schema(schema_with = schema::url)]
     pub url: String,
     /// Event types to deliver (see `GET /v1/webhooks/event-types`); empty or absent: all.
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::schemas::event_types)]
+    #[schema(schema_with = schema::event_types)]
     pub event_types: Vec<String>,
     #[serde(default)]
-    #[schema(schema_with = crate::openapi::schemas::webhook_description)]
+    #[schema(schema_with = schema::description)]
     pub description: Option<String>,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -135,11 +88,11 @@ fn enabled_by_default() -> bool {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
-    #[schema(schema_with = crate::openapi::schemas::webhook_url_or_null)]
+    #[schema(schema_with = schema::url_or_null)]
     pub url: Option<String>,
-    #[schema(schema_with = crate::openapi::schemas::event_types_or_null)]
+    #[schema(schema_with = schema::event_types_or_null)]
     pub event_types: Option<Vec<String>>,
-    #[schema(schema_with = crate::openapi::schemas::webhook_description)]
+    #[schema(schema_with = schema::description)]
     pub description: Option<String>,
     /// `true` re-enables an endpoint the platform disabled.
     pub enabled: Option<bool>,
@@ -209,35 +162,8 @@ fn validate_description(description: Option<&str>) -> Result<Option<String>, Fie
     }
 }
 
-fn record_key(account_id: &str, id: &str) -> Key {
-    keyspace::webhook(account_id, id)
-}
-
 fn not_found() -> ApiError {
     ApiError::NotFound("No webhook endpoint with this id.".into())
-}
-
-/// Every endpoint of an account, for fan-out: all pages, however many there are (the limit is
-/// enforced at creation; fan-out must not depend on it holding).
-pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, StoreError> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (records, next): (Vec<EndpointRecord>, _) = app
-            .store
-            .query(
-                keyspace::webhooks(account_id)
-                    .with_limit(MAX_ENDPOINTS + 1)
-                    .after(cursor),
-            )
-            .await?
-            .parse()?;
-        all.extend(records);
-        cursor = next;
-        if cursor.is_none() {
-            return Ok(all);
-        }
-    }
 }
 
 /// The account's endpoint counter: admitted atomically with a ceiling, as quotas are.
@@ -469,22 +395,6 @@ pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The endpoint's current record, if it exists (for the delivery consumer).
-pub async fn record(
-    app: &App,
-    account_id: &str,
-    id: &str,
-) -> Result<Option<EndpointRecord>, StoreError> {
-    match app
-        .store
-        .get_consistent(&record_key(account_id, id))
-        .await?
-    {
-        Some(item) => Ok(Some(item.parse()?)),
-        None => Ok(None),
-    }
-}
-
 /// Applies `change` to the endpoint's latest version (re-reading once on a concurrent write).
 async fn change(
     app: &App,
@@ -578,7 +488,7 @@ pub async fn send_test(app: &App, account_id: &str, id: &str) -> Result<TestDeli
     let now = clock::now();
     let webhook_id = ids::new_id("msg");
     let body = serde_json::json!({
-        "type": crate::events::EventType::WebhookTest.as_str(),
+        "type": crate::events::envelope::EventType::WebhookTest.as_str(),
         "timestamp": clock::rfc3339(now),
         "data": {
             "endpoint_id": record.id,
@@ -602,4 +512,66 @@ pub async fn send_test(app: &App, account_id: &str, id: &str) -> Result<TestDeli
         success: attempt.succeeded(),
         attempt,
     })
+}
+
+/// The endpoint fields' schemas in the OpenAPI document (what derive macros cannot state).
+mod schema {
+    use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, SchemaFormat, Type};
+
+    use crate::events::envelope::EventType;
+    use crate::openapi::schemas::{names, nullable, text};
+
+    fn event_type_names() -> Object {
+        names(EventType::ALL.map(|kind| kind.as_str()))
+    }
+
+    /// `event_types` of a new endpoint (empty: every type).
+    pub fn event_types() -> Array {
+        ArrayBuilder::new()
+            .items(event_type_names())
+            .description(Some(
+                "Event types to deliver (see `GET /v1/webhooks/event-types`); empty or absent: all.",
+            ))
+            .build()
+    }
+
+    /// `event_types` of an endpoint patch: null or absent leaves them.
+    pub fn event_types_or_null() -> Array {
+        ArrayBuilder::new()
+            .schema_type(nullable(Type::Array))
+            .items(event_type_names())
+            .description(Some("Event types to deliver; empty: all."))
+            .build()
+    }
+
+    fn url_builder() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .format(Some(SchemaFormat::Custom("uri".into())))
+            .pattern(Some("^[Hh][Tt][Tt][Pp][Ss]://"))
+            .max_length(Some(crate::webhooks::ssrf::MAX_URL_BYTES))
+            .description(Some(
+                "An `https` URL of a public host: loopback, private, link-local, CGNAT, \
+                 multicast and internal names are refused with a 422 (and checked again after \
+                 DNS resolution at delivery).",
+            ))
+    }
+
+    /// A webhook endpoint's URL.
+    pub fn url() -> Object {
+        url_builder().schema_type(Type::String).build()
+    }
+
+    /// A webhook endpoint's URL in a patch: null or absent leaves it.
+    pub fn url_or_null() -> Object {
+        url_builder().schema_type(nullable(Type::String)).build()
+    }
+
+    /// A webhook endpoint's description (empty once trimmed: none).
+    pub fn description() -> Object {
+        text(
+            crate::openapi::TRIMMED_UP_TO_500,
+            "At most 500 characters once trimmed.",
+            true,
+        )
+    }
 }

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::endpoints::EndpointRecord;
+use super::record::EndpointRecord;
 use super::subscriptions::subscriptions;
-use crate::events::Event;
+use crate::events::envelope::Event;
 use crate::queue::OutgoingMessage;
 use crate::{App, clock};
 

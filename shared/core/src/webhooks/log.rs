@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::client::ErrorClass;
-use super::endpoints::{self, EndpointRecord};
 use super::fanout::DeliveryMessage;
+use super::record::{self, EndpointRecord};
 use crate::App;
 use crate::consumer::{IncomingMessage, Outcome};
 use crate::queue::OutgoingMessage;
@@ -166,7 +166,7 @@ async fn owned(
             "No webhook endpoint with this id.".into(),
         ));
     }
-    endpoints::record(app, account_id, endpoint_id)
+    record::record(app, account_id, endpoint_id)
         .await?
         .ok_or_else(|| crate::ApiError::NotFound("No webhook endpoint with this id.".into()))
 }

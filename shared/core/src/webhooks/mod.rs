@@ -7,6 +7,7 @@ pub mod client;
 pub mod endpoints;
 pub mod fanout;
 pub mod log;
+pub mod record;
 pub mod schedule;
 pub mod signature;
 pub mod ssrf;

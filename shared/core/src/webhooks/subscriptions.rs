@@ -2,10 +2,10 @@
 //! (the `subscriptions` and `event-interests` namespaces), both invalidated together whenever an
 //! endpoint changes. The fan-out reads the first; the publish-time interest check the second.
 
-use super::endpoints::{self, EndpointRecord};
+use super::record::{self, EndpointRecord};
 use crate::App;
 use crate::cache::{INTERESTS, SUBSCRIPTIONS};
-use crate::events::EventType;
+use crate::events::envelope::EventType;
 
 pub(super) async fn subscriptions(
     app: &App,
@@ -14,7 +14,7 @@ pub(super) async fn subscriptions(
     let records = app
         .cache
         .load(&SUBSCRIPTIONS, account_id, async || {
-            endpoints::all_of(app, account_id).await.map(Some)
+            record::all_of(app, account_id).await.map(Some)
         })
         .await?;
     Ok(records.unwrap_or_default())

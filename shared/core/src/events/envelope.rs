@@ -1,24 +1,12 @@
-//! Domain events: one envelope, published once per event from the request path (one queue send);
-//! fan-out to webhooks and connections happens in the `events` consumer.
-//!
-//! [`publish`] is the one way domain code emits an event. Inside an HTTP request (every router
-//! runs under [`within_request`]) the event is held until the response is known and sent only
-//! if the request succeeded and was not an idempotent replay: a request that ends in a 4xx or
-//! 5xx, or replays an earlier creation, publishes nothing.
-
-use std::cell::RefCell;
-use std::sync::Arc;
-
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
+//! The envelope of every domain event, `{id, type, timestamp, account_id, data}`, and the
+//! catalogue of event types: plain data that any module can name without depending on how
+//! events are published.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::queue::{OutgoingMessage, Queue, QueueError};
-use crate::{App, clock, ids};
+use crate::{clock, ids};
 
 /// Every event type the platform emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,71 +90,6 @@ mod rfc3339 {
         DateTime::parse_from_rfc3339(&text)
             .map(|at| at.with_timezone(&Utc))
             .map_err(serde::de::Error::custom)
-    }
-}
-
-tokio::task_local! {
-    /// Events published by the current request, sent once its response is known.
-    static HELD: RefCell<Vec<(EventPublisher, Event)>>;
-}
-
-/// Publishes an event if anyone listens to it (a webhook endpoint of the account that wants its
-/// type). Inside a request it is held until the response (see the module docs); elsewhere (queue
-/// consumers) it is sent at once. A send failure is logged, not returned: the work the event
-/// reports is done and must not be reported as failed.
-pub async fn publish(app: &App, kind: EventType, account_id: &str, data: Value) {
-    if !crate::webhooks::subscriptions::is_wanted(app, account_id, kind).await {
-        return;
-    }
-    let event = Event::new(kind, account_id, data);
-    let mut held = Some((app.events.clone(), event));
-    let _ = HELD.try_with(|pending| pending.borrow_mut().extend(held.take()));
-    if let Some((publisher, event)) = held {
-        publisher.publish_logged(&event).await;
-    }
-}
-
-/// The layer every router runs under: sends the events a request published only if it ended in
-/// a 2xx that is not an idempotent replay.
-pub async fn within_request(req: Request, next: Next) -> Response {
-    let (response, held) = HELD
-        .scope(RefCell::new(Vec::new()), async {
-            let response = next.run(req).await;
-            (response, HELD.with(RefCell::take))
-        })
-        .await;
-    if response.status().is_success() && !crate::idempotency::is_replay(&response) {
-        for (publisher, event) in held {
-            publisher.publish_logged(&event).await;
-        }
-    }
-    response
-}
-
-/// Publishes events to the events queue.
-#[derive(Clone)]
-pub struct EventPublisher {
-    queue: Arc<dyn Queue>,
-}
-
-impl EventPublisher {
-    pub fn new(queue: Arc<dyn Queue>) -> Self {
-        Self { queue }
-    }
-
-    /// One send per event.
-    #[tracing::instrument(skip_all, fields(event_type = event.kind.as_str(), event_id = %event.id))]
-    pub async fn publish(&self, event: &Event) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(event).map_err(|err| QueueError::Invalid(err.to_string()))?;
-        self.queue.send(OutgoingMessage::new(body)).await?;
-        Ok(())
-    }
-
-    async fn publish_logged(&self, event: &Event) {
-        if let Err(err) = self.publish(event).await {
-            tracing::error!(error = %err, event_type = event.kind.as_str(), "could not publish an event");
-        }
     }
 }
 
