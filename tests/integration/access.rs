@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orrery::access::keys::KeyMode;
-use orrery_tests::{Backend, TestApp, TestBackend, TestOptions};
+use orrery_tests::{ADMIN_KEY, Backend, TestApp, TestOptions, create_account, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -26,34 +26,8 @@ on_both_backends!(
     admin_cache_endpoints_report_warm_and_invalidate,
 );
 
-pub(crate) const ADMIN_KEY: &str = "orr_admin_test_key_for_the_suite";
-
-pub(crate) async fn serve(backend: TestBackend) -> TestApp {
-    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
-        .await
-        .unwrap();
-    orrery_tests::spawn_app_with(backend, |routes| routes).await
-}
-
 async fn serve_with(kind: Backend, options: TestOptions) -> TestApp {
     serve(orrery_tests::backend_with(kind, options).await).await
-}
-
-pub(crate) async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
-    let response = server
-        .send_as(
-            reqwest::Method::POST,
-            "/v1/admin/accounts",
-            ADMIN_KEY,
-            Some(json!({"name": "Acme", "tier": tier})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    (
-        body["account"]["id"].as_str().unwrap().to_owned(),
-        body["api_key"]["key"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// Creates a key with `as_key` and returns the response body (which holds the new key once).
@@ -71,7 +45,8 @@ async fn status_of(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
-async fn admin_api_needs_the_admin_key(backend: TestBackend) {
+async fn admin_api_needs_the_admin_key(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let missing = server
         .client
@@ -91,7 +66,8 @@ async fn admin_api_needs_the_admin_key(backend: TestBackend) {
     );
 }
 
-async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
+async fn admin_creates_lists_reads_and_retiers_accounts(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -168,7 +144,8 @@ async fn admin_creates_lists_reads_and_retiers_accounts(backend: TestBackend) {
     assert_eq!(bad_tier.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) {
+async fn api_key_lifecycle_create_list_show_revoke_delete(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let (status, created) = status_of(
@@ -274,7 +251,8 @@ async fn api_key_lifecycle_create_list_show_revoke_delete(backend: TestBackend) 
     );
 }
 
-async fn every_401_reason_is_stated(backend: TestBackend) {
+async fn every_401_reason_is_stated(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let cases = [
@@ -321,7 +299,8 @@ async fn every_401_reason_is_stated(backend: TestBackend) {
     );
 }
 
-async fn scopes_are_enforced_with_403(backend: TestBackend) {
+async fn scopes_are_enforced_with_403(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let created: Value = create_key(
@@ -389,7 +368,8 @@ async fn scopes_are_enforced_with_403(backend: TestBackend) {
     assert!(body["detail"].as_str().unwrap().contains("keys"));
 }
 
-async fn another_accounts_key_is_a_404(backend: TestBackend) {
+async fn another_accounts_key_is_a_404(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, alice) = create_account(&server, "free").await;
     let (_, bob) = create_account(&server, "free").await;
@@ -437,7 +417,8 @@ async fn another_accounts_key_is_a_404(backend: TestBackend) {
     assert_eq!(still["data"][0]["status"], "active", "Bob's key untouched");
 }
 
-async fn metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing(backend: TestBackend) {
+async fn metered_responses_carry_rate_limit_headers_and_4xx_consume_nothing(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let response = server.get_as("/v1/api-keys", &key).await;
@@ -491,10 +472,10 @@ fn tight_tiers() -> orrery::access::tiers::TierLimits {
     orrery_tests::tiers_with(&[("free", "management", 20)])
 }
 
-async fn fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty(backend: TestBackend) {
+async fn fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty(kind: Backend) {
     let mut options = TestOptions::default();
     options.config.tiers = tight_tiers();
-    let server = Arc::new(serve_with(backend.kind, options).await);
+    let server = Arc::new(serve_with(kind, options).await);
     let (_, key) = create_account(&server, "free").await;
     let requests: Vec<_> = (0..50)
         .map(|_| {
@@ -523,7 +504,8 @@ async fn fifty_concurrent_requests_with_twenty_left_admit_exactly_twenty(backend
     assert_eq!((ok, limited), (20, 30), "exactly 20 admitted");
 }
 
-async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
+async fn rotation_keeps_the_old_key_for_its_grace_period(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let keys: Value = server
@@ -591,7 +573,8 @@ async fn rotation_keeps_the_old_key_for_its_grace_period(backend: TestBackend) {
     assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-async fn usage_is_tracked_per_key_per_day_per_class(backend: TestBackend) {
+async fn usage_is_tracked_per_key_per_day_per_class(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     for _ in 0..3 {
@@ -626,10 +609,10 @@ async fn usage_is_tracked_per_key_per_day_per_class(backend: TestBackend) {
     assert_eq!(body["errors"][0]["field"], "days");
 }
 
-async fn tier_upgrade_lifts_an_exhausted_quota_at_once(backend: TestBackend) {
+async fn tier_upgrade_lifts_an_exhausted_quota_at_once(kind: Backend) {
     let mut options = TestOptions::default();
     options.config.tiers = tight_tiers();
-    let server = serve_with(backend.kind, options).await;
+    let server = serve_with(kind, options).await;
     let (account, key) = create_account(&server, "free").await;
     for _ in 0..20 {
         assert_eq!(
@@ -662,7 +645,8 @@ async fn tier_upgrade_lifts_an_exhausted_quota_at_once(backend: TestBackend) {
     assert_eq!(after.headers()["x-ratelimit-limit"], "5000");
 }
 
-async fn validation_errors_name_fields(backend: TestBackend) {
+async fn validation_errors_name_fields(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "free").await;
     let (status, body) = status_of(
@@ -704,7 +688,7 @@ async fn validation_errors_name_fields(backend: TestBackend) {
 
 /// A metered probe route, so the count covers the access layer alone.
 async fn serve_probe(
-    backend: TestBackend,
+    kind: Backend,
     options_tiers: Option<orrery::access::tiers::TierLimits>,
 ) -> (TestApp, Arc<orrery_tests::CountingStore>) {
     let mut options = TestOptions::default();
@@ -714,7 +698,7 @@ async fn serve_probe(
     // The cache re-reads its generation board once per sync interval and container, whatever
     // the traffic: at the longest interval, these few requests fall inside one.
     options.config.cache.sync_interval = Duration::from_secs(5);
-    let (backend, counting) = orrery_tests::backend_with(backend.kind, options)
+    let (backend, counting) = orrery_tests::backend_with(kind, options)
         .await
         .count_store_calls();
     orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
@@ -734,8 +718,8 @@ async fn serve_probe(
     (server, counting)
 }
 
-async fn warm_metered_requests_make_one_write_and_no_reads(backend: TestBackend) {
-    let (server, counting) = serve_probe(backend, Some(tight_tiers())).await;
+async fn warm_metered_requests_make_one_write_and_no_reads(kind: Backend) {
+    let (server, counting) = serve_probe(kind, Some(tight_tiers())).await;
     let (_, key) = create_account(&server, "free").await;
     // The first request warms the container: pepper, key lookup and account tier are read once.
     assert_eq!(
@@ -778,8 +762,8 @@ async fn warm_metered_requests_make_one_write_and_no_reads(backend: TestBackend)
     );
 }
 
-async fn admin_cache_endpoints_report_warm_and_invalidate(backend: TestBackend) {
-    let (server, counting) = serve_probe(backend, None).await;
+async fn admin_cache_endpoints_report_warm_and_invalidate(kind: Backend) {
+    let (server, counting) = serve_probe(kind, None).await;
     let (account, key) = create_account(&server, "free").await;
     let stats = |server: &TestApp| {
         let request = server

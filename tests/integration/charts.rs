@@ -2,11 +2,11 @@
 //! quota headers and classes, events, SVG negotiation, saved charts with pagination,
 //! idempotency and tenant isolation, transits, synastry, readings and field-level 422s.
 
-use orrery_tests::{TestApp, TestBackend};
+use orrery_tests::{Backend, TestApp, TestBackend};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::access::{ADMIN_KEY, create_account};
+use orrery_tests::{ADMIN_KEY, create_account, london};
 
 on_both_backends!(
     charts_are_computed_metered_cached_and_published,
@@ -23,11 +23,6 @@ async fn serve(backend: TestBackend) -> TestApp {
         .await
         .unwrap();
     orrery_tests::spawn_app_without_workers(backend).await
-}
-
-pub(crate) fn london() -> Value {
-    json!({"datetime": "1990-05-17T14:30", "timezone": "Europe/London",
-           "latitude": 51.5, "longitude": -0.1, "name": "Ada"})
 }
 
 /// Every event published so far for `account_id` (the queue is drained).
@@ -61,7 +56,8 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-async fn charts_are_computed_metered_cached_and_published(backend: TestBackend) {
+async fn charts_are_computed_metered_cached_and_published(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (account, key) = listening_account(&server, "basic").await;
     let response = server
@@ -143,7 +139,8 @@ fn assert_wheel(svg: &str) {
     }
 }
 
-async fn the_wheel_is_served_as_svg_by_format_accept_or_include(backend: TestBackend) {
+async fn the_wheel_is_served_as_svg_by_format_accept_or_include(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let by_format = server
@@ -195,7 +192,8 @@ async fn the_wheel_is_served_as_svg_by_format_accept_or_include(backend: TestBac
     assert_eq!(fields, ["format", "theme"]);
 }
 
-async fn saved_charts_page_replay_and_stay_in_their_account(backend: TestBackend) {
+async fn saved_charts_page_replay_and_stay_in_their_account(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (account, key) = listening_account(&server, "basic").await;
     let mut ids = Vec::new();
@@ -346,7 +344,8 @@ async fn saved_charts_page_replay_and_stay_in_their_account(backend: TestBackend
     }
 }
 
-async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend) {
+async fn transits_and_synastry_take_inline_or_saved_charts(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let (status, saved) = server.post_json("/v1/charts/saved", &key, london()).await;
@@ -445,7 +444,8 @@ async fn transits_and_synastry_take_inline_or_saved_charts(backend: TestBackend)
     assert_eq!(problem["errors"][0]["field"], "first.chart_id");
 }
 
-async fn readings_are_metered_as_readings_and_published(backend: TestBackend) {
+async fn readings_are_metered_as_readings_and_published(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (account, key) = listening_account(&server, "free").await;
     let response = server
@@ -502,7 +502,8 @@ async fn readings_are_metered_as_readings_and_published(backend: TestBackend) {
     assert_eq!(of_type(&events, "reading.generated").len(), 2);
 }
 
-async fn invalid_requests_name_every_field_and_cost_nothing(backend: TestBackend) {
+async fn invalid_requests_name_every_field_and_cost_nothing(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let (status, problem) = server

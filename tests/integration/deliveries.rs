@@ -11,12 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use orrery::config::Config;
 use orrery::webhooks::signature::WebhookSecret;
 use orrery::webhooks::ssrf::UrlPolicy;
-use orrery_tests::{Backend, TestApp, TestBackend, TestOptions};
+use orrery_tests::{Backend, TestApp, TestOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::access::{create_account, serve};
-use crate::charts::london;
+use orrery_tests::{create_account, london, serve};
 
 /// What the receiver saw, and how it answers.
 #[derive(Clone, Default)]
@@ -206,9 +205,7 @@ struct Scenario {
     endpoint: Value,
 }
 
-async fn scenario(backend: TestBackend, retry_scale: f64, answer: (u16, &str)) -> Scenario {
-    let kind = backend.kind;
-    drop(backend);
+async fn scenario(kind: Backend, retry_scale: f64, answer: (u16, &str)) -> Scenario {
     let server = local_development_app_with_retries(kind, retry_scale).await;
     let (receiver, url) = start_receiver().await;
     *receiver.answer.lock().unwrap() = (answer.0, answer.1.to_owned());
@@ -277,9 +274,7 @@ async fn received(
     })
 }
 
-async fn events_reach_subscribed_endpoints_signed(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
+async fn events_reach_subscribed_endpoints_signed(kind: Backend) {
     let server = local_development_app(kind).await;
     let (saved_receiver, saved_url) = start_receiver().await;
     let (readings_receiver, readings_url) = start_receiver().await;
@@ -323,9 +318,9 @@ async fn events_reach_subscribed_endpoints_signed(backend: TestBackend) {
     assert_eq!(saved_receiver.received.lock().unwrap().len(), 1);
 }
 
-async fn failed_deliveries_are_retried_with_the_same_webhook_id(backend: TestBackend) {
+async fn failed_deliveries_are_retried_with_the_same_webhook_id(kind: Backend) {
     // 5 s × 0.01: the first retry comes 50 ms (±20 %) after the failure.
-    let it = scenario(backend, 0.01, (503, "busy")).await;
+    let it = scenario(kind, 0.01, (503, "busy")).await;
     it.save_a_chart().await;
     received(&it.receiver, 1, std::time::Duration::from_secs(20)).await;
     *it.receiver.answer.lock().unwrap() = (200, "ok".into());
@@ -340,8 +335,8 @@ async fn failed_deliveries_are_retried_with_the_same_webhook_id(backend: TestBac
     );
 }
 
-async fn gone_disables_the_endpoint(backend: TestBackend) {
-    let it = scenario(backend, 1.0, (410, "gone")).await;
+async fn gone_disables_the_endpoint(kind: Backend) {
+    let it = scenario(kind, 1.0, (410, "gone")).await;
     let (server, key, id) = (&it.server, &it.key, it.endpoint_id());
     // The owner listens for endpoint.disabled on another endpoint.
     let (owner_receiver, owner_url) = start_receiver().await;
@@ -366,9 +361,9 @@ async fn gone_disables_the_endpoint(backend: TestBackend) {
     assert_eq!(it.receiver.received.lock().unwrap().len(), 1);
 }
 
-async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) {
+async fn the_last_failed_attempt_dead_letters_the_message(kind: Backend) {
     // The whole 33 h schedule shrunk to about 10 s.
-    let it = scenario(backend, 0.0001, (500, "broken")).await;
+    let it = scenario(kind, 0.0001, (500, "broken")).await;
     let (server, key, receiver) = (&it.server, &it.key, &it.receiver);
     it.save_a_chart().await;
     let attempts = orrery::webhooks::schedule::MAX_ATTEMPTS as usize;
@@ -451,9 +446,9 @@ async fn the_last_failed_attempt_dead_letters_the_message(backend: TestBackend) 
     assert_eq!(again["replayed"], 0);
 }
 
-async fn retry_after_is_honoured(backend: TestBackend) {
+async fn retry_after_is_honoured(kind: Backend) {
     // The schedule would retry after 50 ms; the receiver asks for 2 s.
-    let it = scenario(backend, 0.01, (429, "slow down")).await;
+    let it = scenario(kind, 0.01, (429, "slow down")).await;
     let receiver = &it.receiver;
     *receiver.retry_after.lock().unwrap() = Some("2".into());
     it.save_a_chart().await;
@@ -469,9 +464,7 @@ async fn retry_after_is_honoured(backend: TestBackend) {
     );
 }
 
-async fn slow_receivers_time_out_and_redirects_are_not_followed(backend: TestBackend) {
-    let kind = backend.kind;
-    drop(backend);
+async fn slow_receivers_time_out_and_redirects_are_not_followed(kind: Backend) {
     // These apps give an attempt 500 ms instead of 15 s.
     let server = local_development_app(kind).await;
     let (receiver, url) = start_receiver().await;
@@ -496,8 +489,8 @@ async fn slow_receivers_time_out_and_redirects_are_not_followed(backend: TestBac
     assert_eq!(receiver.received.lock().unwrap().len(), before + 1);
 }
 
-async fn endpoints_failing_for_five_days_are_disabled(backend: TestBackend) {
-    let it = scenario(backend, 0.01, (500, "still broken")).await;
+async fn endpoints_failing_for_five_days_are_disabled(kind: Backend) {
+    let it = scenario(kind, 0.01, (500, "still broken")).await;
     let (server, account, key, receiver) = (&it.server, &it.account, &it.key, &it.receiver);
     let id = it.endpoint_id();
     // Failing for six days already (as the store would show after days of failures).
@@ -548,7 +541,7 @@ async fn a_delivery_survives_a_worker_dying_mid_attempt() {
     .await;
     let app = backend.app.clone();
     let server = {
-        orrery::access::ensure_local_secrets(&app, Some(crate::access::ADMIN_KEY))
+        orrery::access::ensure_local_secrets(&app, Some(orrery_tests::ADMIN_KEY))
             .await
             .unwrap();
         orrery_tests::spawn_app_without_workers(backend).await

@@ -8,7 +8,7 @@ use orrery_fn_events::EventsConsumer;
 
 use orrery::events::{Event, EventType};
 use orrery::queue::OutgoingMessage;
-use orrery_tests::TestBackend;
+use orrery_tests::Backend;
 use serde_json::json;
 
 on_both_backends!(
@@ -16,7 +16,8 @@ on_both_backends!(
     the_worker_consumes_events_and_dead_letters_poison
 );
 
-async fn published_events_carry_the_envelope(backend: TestBackend) {
+async fn published_events_carry_the_envelope(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let app = &backend.app;
     let event = Event::new(
         EventType::ChartCalculated,
@@ -40,7 +41,8 @@ async fn published_events_carry_the_envelope(backend: TestBackend) {
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
 }
 
-async fn the_worker_consumes_events_and_dead_letters_poison(backend: TestBackend) {
+async fn the_worker_consumes_events_and_dead_letters_poison(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let app = backend.app.clone();
     // The events consumer in a worker, as orrery-local runs it, with a 1 s visibility so the
     // poison message's retries reach the dead-letter queue within the test.

@@ -10,12 +10,11 @@ use orrery::consumer::{Consumer, IncomingMessage, Outcome, process_batch};
 use orrery::events::{self, EventType};
 use orrery::queue::OutgoingMessage;
 use orrery::webhooks::endpoints;
-use orrery_tests::{TestApp, TestBackend, published_events};
+use orrery_tests::{Backend, TestApp, TestBackend, published_events};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::access::{ADMIN_KEY, create_account};
-use crate::charts::london;
+use orrery_tests::{ADMIN_KEY, create_account, london};
 
 on_both_backends!(
     narrow_keys_manage_only_keys_within_their_scopes_and_mode,
@@ -46,35 +45,29 @@ async fn call(server: &TestApp, method: Method, path: &str, key: &str) -> (Statu
 }
 
 /// Item 1 (and 11: a key created without `mode` takes its creator's mode).
-async fn narrow_keys_manage_only_keys_within_their_scopes_and_mode(backend: TestBackend) {
+async fn narrow_keys_manage_only_keys_within_their_scopes_and_mode(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, live_key) = create_account(&server, "basic").await;
-    let keys: Value = server
-        .get_as("/v1/api-keys", &live_key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let owner = server.as_key(&live_key);
+    let keys = owner.get("/v1/api-keys").expect(StatusCode::OK).await;
     let live_id = keys["data"][0]["id"].as_str().unwrap().to_owned();
-
-    let (status, narrow) = server
-        .post_json(
+    let narrow = owner
+        .post(
             "/v1/api-keys",
-            &live_key,
             json!({"name": "ops", "scopes": ["keys"], "mode": "test"}),
         )
+        .expect(StatusCode::CREATED)
         .await;
-    assert_eq!(status, StatusCode::CREATED);
     let narrow_key = narrow["key"].as_str().unwrap().to_owned();
     // A live key holding only `keys`: broader than none, narrower than all.
-    let (status, keys_only_live) = server
-        .post_json(
+    let keys_only_live = owner
+        .post(
             "/v1/api-keys",
-            &live_key,
             json!({"name": "keys-only", "scopes": ["keys"]}),
         )
+        .expect(StatusCode::CREATED)
         .await;
-    assert_eq!(status, StatusCode::CREATED);
     let keys_only_live_key = keys_only_live["key"].as_str().unwrap().to_owned();
 
     for (method, path) in [
@@ -102,35 +95,29 @@ async fn narrow_keys_manage_only_keys_within_their_scopes_and_mode(backend: Test
     );
 
     // Without `mode`, the test key creates a test key (not a 403), which it may then rotate.
-    let (status, child) = server
-        .post_json("/v1/api-keys", &narrow_key, json!({"name": "child"}))
+    let narrow = server.as_key(&narrow_key);
+    let child = narrow
+        .post("/v1/api-keys", json!({"name": "child"}))
+        .expect(StatusCode::CREATED)
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{child}");
     assert_eq!(child["mode"], "test");
     assert!(child["key"].as_str().unwrap().starts_with("orr_test_"));
     assert_eq!(child["scopes"], json!(["keys"]));
     let child_id = child["id"].as_str().unwrap();
-    let (status, rotated) = call(
-        &server,
-        Method::POST,
-        &format!("/v1/api-keys/{child_id}/rotate"),
-        &narrow_key,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let rotated = narrow
+        .post(&format!("/v1/api-keys/{child_id}/rotate"), json!({}))
+        .expect(StatusCode::CREATED)
+        .await;
     assert!(rotated["key"].as_str().unwrap().starts_with("orr_test_"));
-    let (status, _) = call(
-        &server,
-        Method::DELETE,
-        &format!("/v1/api-keys/{child_id}"),
-        &narrow_key,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    narrow
+        .delete(&format!("/v1/api-keys/{child_id}"))
+        .expect(StatusCode::NO_CONTENT)
+        .await;
 }
 
 /// Item 2: the limit holds under concurrency, and a deletion frees a place.
-async fn concurrent_registrations_never_pass_the_endpoint_limit(backend: TestBackend) {
+async fn concurrent_registrations_never_pass_the_endpoint_limit(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "premium").await;
     let attempts = (0..30).map(|n| {
@@ -181,7 +168,8 @@ async fn concurrent_registrations_never_pass_the_endpoint_limit(backend: TestBac
 }
 
 /// Item 2, second half: fan-out does not stop at the creation limit (or one page).
-async fn fan_out_reaches_every_endpoint_however_many(backend: TestBackend) {
+async fn fan_out_reaches_every_endpoint_however_many(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let app = backend.app.clone();
     orrery::access::ensure_local_secrets(&app, Some(ADMIN_KEY))
         .await
@@ -218,7 +206,8 @@ async fn fan_out_reaches_every_endpoint_however_many(backend: TestBackend) {
 
 /// Item 3: the idempotency check precedes any work; a replay is free and silent; a 4xx
 /// publishes nothing.
-async fn idempotency_comes_first_and_replays_cost_nothing(backend: TestBackend) {
+async fn idempotency_comes_first_and_replays_cost_nothing(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (account, key) = create_account(&server, "basic").await;
     let (status, _) = server
@@ -308,7 +297,8 @@ impl Consumer for PanicsOnBoom {
 
 /// Item 4, consumers: a panic fails its own message, which stays on the queue; the rest of the
 /// batch is settled normally and the caller keeps running.
-async fn a_consumer_panic_fails_only_its_message(backend: TestBackend) {
+async fn a_consumer_panic_fails_only_its_message(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = backend.app.queues.deliveries.main.clone();
     for body in ["boom", "fine"] {
         queue.send(OutgoingMessage::new(body)).await.unwrap();
@@ -356,7 +346,8 @@ async fn a_consumer_panic_fails_only_its_message(backend: TestBackend) {
 }
 
 /// Item 6: two containers (two Lambda functions) on one backend, no shared cache level.
-async fn changes_reach_every_container_within_the_sync_interval(backend: TestBackend) {
+async fn changes_reach_every_container_within_the_sync_interval(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
         .await
         .unwrap();
@@ -481,7 +472,8 @@ async fn changes_reach_every_container_within_the_sync_interval(backend: TestBac
 }
 
 /// Item 9.
-async fn trailing_data_after_the_json_is_a_400_that_costs_nothing(backend: TestBackend) {
+async fn trailing_data_after_the_json_is_a_400_that_costs_nothing(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let body = serde_json::to_string(&london()).unwrap();
@@ -532,7 +524,8 @@ async fn trailing_data_after_the_json_is_a_400_that_costs_nothing(backend: TestB
 }
 
 /// Item 10.
-async fn the_wheel_stays_well_formed_xml_whatever_the_name(backend: TestBackend) {
+async fn the_wheel_stays_well_formed_xml_whatever_the_name(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let mut chart = london();
@@ -558,7 +551,8 @@ async fn the_wheel_stays_well_formed_xml_whatever_the_name(backend: TestBackend)
 
 /// Item 11: the Bearer scheme's case, 414 and 431 as problems, capped echoes, an agreeing
 /// time zone, and the polar message (unit-tested in the astronomy crate).
-async fn the_smaller_edges(backend: TestBackend) {
+async fn the_smaller_edges(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     for scheme in ["BEARER", "bearer", "BeArEr"] {
@@ -650,7 +644,8 @@ async fn the_smaller_edges(backend: TestBackend) {
 }
 
 /// Item 11: cursors are opaque and tamper-evident.
-async fn forged_and_tampered_cursors_are_400(backend: TestBackend) {
+async fn forged_and_tampered_cursors_are_400(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     for n in 0..3 {
@@ -710,7 +705,8 @@ async fn forged_and_tampered_cursors_are_400(backend: TestBackend) {
 }
 
 /// Item 13: the operator path for the dead-letter queues.
-async fn operators_redrive_dead_letters_over_the_admin_api(backend: TestBackend) {
+async fn operators_redrive_dead_letters_over_the_admin_api(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let pair = server.app().queues.events.clone();
     for n in 0..3 {

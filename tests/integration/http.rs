@@ -69,8 +69,8 @@ async fn problem(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
-async fn health_reports_version_and_backend(backend: TestBackend) {
-    let kind = backend.kind;
+async fn health_reports_version_and_backend(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = orrery_tests::spawn_app_with(backend, |routes| routes).await;
     let response = server
         .client
@@ -92,7 +92,8 @@ async fn health_reports_version_and_backend(backend: TestBackend) {
     );
 }
 
-async fn unknown_routes_and_wrong_methods_are_problems(backend: TestBackend) {
+async fn unknown_routes_and_wrong_methods_are_problems(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let missing = server
         .client
@@ -111,7 +112,8 @@ async fn unknown_routes_and_wrong_methods_are_problems(backend: TestBackend) {
     problem(wrong, 405).await;
 }
 
-async fn malformed_json_is_400_with_the_position(backend: TestBackend) {
+async fn malformed_json_is_400_with_the_position(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let response = server
         .client
@@ -137,7 +139,8 @@ async fn malformed_json_is_400_with_the_position(backend: TestBackend) {
     problem(truncated, 400).await;
 }
 
-async fn wrong_shapes_are_422_naming_the_field(backend: TestBackend) {
+async fn wrong_shapes_are_422_naming_the_field(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let response = server
         .client
@@ -172,7 +175,8 @@ async fn wrong_shapes_are_422_naming_the_field(backend: TestBackend) {
     assert_eq!(ok.status(), 200);
 }
 
-async fn oversized_bodies_are_413(backend: TestBackend) {
+async fn oversized_bodies_are_413(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let huge = json!({"name": "x".repeat(BODY_LIMIT * 2), "latitude": 0});
     let response = server
@@ -191,7 +195,8 @@ async fn oversized_bodies_are_413(backend: TestBackend) {
     );
 }
 
-async fn non_json_bodies_are_415(backend: TestBackend) {
+async fn non_json_bodies_are_415(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let response = server
         .client
@@ -203,7 +208,8 @@ async fn non_json_bodies_are_415(backend: TestBackend) {
     problem(response, 415).await;
 }
 
-async fn request_ids_are_echoed_or_generated(backend: TestBackend) {
+async fn request_ids_are_echoed_or_generated(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let generated = server
         .client
@@ -239,7 +245,8 @@ async fn request_ids_are_echoed_or_generated(backend: TestBackend) {
     );
 }
 
-async fn panics_become_opaque_500_problems(backend: TestBackend) {
+async fn panics_become_opaque_500_problems(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let response = server
         .client

@@ -3,14 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// Instantiates `async fn name(backend: TestBackend)` suite functions for both backends.
+/// Instantiates `async fn name(kind: Backend)` suite functions for both backends; each suite
+/// builds the backend it needs (so none is provisioned on moto only to be replaced).
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(orrery_tests::backend(orrery_tests::Backend::Embedded).await).await;
+                    super::$name(orrery_tests::Backend::Embedded).await;
                 }
             )*
         }
@@ -18,7 +19,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(orrery_tests::backend(orrery_tests::Backend::Moto).await).await;
+                    super::$name(orrery_tests::Backend::Moto).await;
                 }
             )*
         }

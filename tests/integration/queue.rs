@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use orrery::app::EVENTS_MAX_RECEIVES;
 use orrery::queue::{OutgoingMessage, QueueError};
-use orrery_tests::TestBackend;
+use orrery_tests::Backend;
 
 on_both_backends!(
     sends_receives_and_deletes,
@@ -23,7 +23,8 @@ on_both_backends!(
 const NO_WAIT: Duration = Duration::ZERO;
 const LONG: Duration = Duration::from_secs(30);
 
-async fn sends_receives_and_deletes(backend: TestBackend) {
+async fn sends_receives_and_deletes(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     let id = queue.send(OutgoingMessage::new("hello")).await.unwrap();
     let received = queue
@@ -38,7 +39,8 @@ async fn sends_receives_and_deletes(backend: TestBackend) {
     assert!(queue.receive(10, LONG, NO_WAIT).await.unwrap().is_empty());
 }
 
-async fn handled_messages_are_deleted_in_batches(backend: TestBackend) {
+async fn handled_messages_are_deleted_in_batches(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     for chunk in 0..2 {
         let bodies: Vec<String> = (0..6).map(|i| format!("m{chunk}-{i}")).collect();
@@ -67,7 +69,8 @@ async fn handled_messages_are_deleted_in_batches(backend: TestBackend) {
     assert!(queue.receive(10, LONG, NO_WAIT).await.unwrap().is_empty());
 }
 
-async fn batches_send_and_receive_up_to_ten(backend: TestBackend) {
+async fn batches_send_and_receive_up_to_ten(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     let bodies: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
     let ids = queue
@@ -92,7 +95,8 @@ async fn batches_send_and_receive_up_to_ten(backend: TestBackend) {
     assert_eq!(seen, bodies.into_iter().collect());
 }
 
-async fn visibility_timeout_hides_then_redelivers(backend: TestBackend) {
+async fn visibility_timeout_hides_then_redelivers(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     queue.send(OutgoingMessage::new("retry me")).await.unwrap();
     let first = queue
@@ -114,7 +118,8 @@ async fn visibility_timeout_hides_then_redelivers(backend: TestBackend) {
     assert_eq!(again[0].receive_count, 2);
 }
 
-async fn change_visibility_reschedules(backend: TestBackend) {
+async fn change_visibility_reschedules(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     queue
         .send(OutgoingMessage::new("reschedule"))
@@ -137,7 +142,8 @@ async fn change_visibility_reschedules(backend: TestBackend) {
     queue.delete(&again[0].receipt).await.unwrap();
 }
 
-async fn message_received_too_often_lands_in_the_dead_letter_queue(backend: TestBackend) {
+async fn message_received_too_often_lands_in_the_dead_letter_queue(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let pair = &backend.app.queues.events;
     let id = pair
         .main
@@ -171,7 +177,8 @@ async fn message_received_too_often_lands_in_the_dead_letter_queue(backend: Test
     assert_eq!(dead[0].id, id, "the message keeps its id");
 }
 
-async fn dead_letters_can_be_moved_back(backend: TestBackend) {
+async fn dead_letters_can_be_moved_back(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let pair = &backend.app.queues.events;
     pair.dead_letters
         .send_batch(vec![OutgoingMessage::new("d1"), OutgoingMessage::new("d2")])
@@ -203,7 +210,8 @@ async fn dead_letters_can_be_moved_back(backend: TestBackend) {
     assert_eq!(bodies, ["d1", "d2"]);
 }
 
-async fn delayed_messages_wait(backend: TestBackend) {
+async fn delayed_messages_wait(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     queue
         .send(OutgoingMessage::new("later").delayed(Duration::from_secs(2)))
@@ -220,7 +228,8 @@ async fn delayed_messages_wait(backend: TestBackend) {
     assert_eq!(later.len(), 1, "visible after its delay");
 }
 
-async fn invalid_requests_are_refused(backend: TestBackend) {
+async fn invalid_requests_are_refused(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let queue = &backend.app.queues.events.main;
     assert!(matches!(
         queue.send(OutgoingMessage::new("")).await,

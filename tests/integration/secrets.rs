@@ -1,11 +1,12 @@
 //! Secrets on Secrets Manager (moto) and on local files, through the same cache.
 
 use orrery::secrets::{SecretError, SecretString, Secrets};
-use orrery_tests::{Backend, TestBackend};
+use orrery_tests::Backend;
 
 on_both_backends!(reads_writes_and_caches_secrets, missing_secrets_are_typed);
 
-async fn reads_writes_and_caches_secrets(backend: TestBackend) {
+async fn reads_writes_and_caches_secrets(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let name = format!("orrery-test-{}", orrery_tests::unique_suffix());
     if backend.kind == Backend::Moto {
         let client = aws_sdk_secretsmanager::Client::new(backend.sdk.as_ref().unwrap());
@@ -35,7 +36,8 @@ async fn reads_writes_and_caches_secrets(backend: TestBackend) {
     );
 }
 
-async fn missing_secrets_are_typed(backend: TestBackend) {
+async fn missing_secrets_are_typed(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let name = format!("orrery-missing-{}", orrery_tests::unique_suffix());
     assert_eq!(
         backend.app.secrets.get(&name).await,

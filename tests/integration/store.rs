@@ -6,7 +6,7 @@ use orrery::clock;
 use orrery::store::{
     Condition, Increment, IndexKey, Item, Key, Query, Store, StoreError, Table, WriteOp,
 };
-use orrery_tests::TestBackend;
+use orrery_tests::Backend;
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -36,7 +36,8 @@ fn entity(pk: &str, sk: &str, value: Value) -> Item {
     Item::new(Key::new(Table::Entities, pk, sk), attrs(value))
 }
 
-async fn round_trips_items_and_attribute_types(backend: TestBackend) {
+async fn round_trips_items_and_attribute_types(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let value = json!({
         "name": "Ada", "count": 42, "ratio": 0.25, "negative": -7, "active": true, "nothing": null,
@@ -60,7 +61,8 @@ async fn round_trips_items_and_attribute_types(backend: TestBackend) {
     );
 }
 
-async fn conditional_put_conflict_is_a_typed_error(backend: TestBackend) {
+async fn conditional_put_conflict_is_a_typed_error(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let item = entity("acct#2", "key#1", json!({"status": "active"}));
     store
@@ -77,7 +79,8 @@ async fn conditional_put_conflict_is_a_typed_error(backend: TestBackend) {
     );
 }
 
-async fn conditional_delete_and_equals_conditions(backend: TestBackend) {
+async fn conditional_delete_and_equals_conditions(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let item = entity("acct#3", "key#1", json!({"status": "active", "version": 1}));
     store.put(item.clone(), None).await.unwrap();
@@ -123,8 +126,9 @@ fn counter(sk: &str, ceiling: Option<i64>) -> Increment {
 }
 
 async fn fifty_concurrent_increments_against_a_ceiling_of_twenty_admit_exactly_twenty(
-    backend: TestBackend,
+    kind: Backend,
 ) {
+    let backend = orrery_tests::backend(kind).await;
     let store: Arc<dyn Store> = backend.app.store.clone();
     let increment = counter("charts#2026-11-29", Some(20));
     let attempts: Vec<_> = (0..50)
@@ -156,7 +160,8 @@ async fn fifty_concurrent_increments_against_a_ceiling_of_twenty_admit_exactly_t
     assert_eq!(stored.attrs["count"], json!(20));
 }
 
-async fn increments_create_count_and_refuse_past_the_ceiling(backend: TestBackend) {
+async fn increments_create_count_and_refuse_past_the_ceiling(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let mut increment = counter("readings#2026-11-29", Some(10));
     increment.by = 4;
@@ -190,7 +195,8 @@ async fn increments_create_count_and_refuse_past_the_ceiling(backend: TestBacken
     );
 }
 
-async fn one_increment_also_adds_and_sets_other_attributes(backend: TestBackend) {
+async fn one_increment_also_adds_and_sets_other_attributes(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let increment = counter("usage-with-keys", Some(3))
         .also_add("key#a", 1)
@@ -226,7 +232,8 @@ async fn one_increment_also_adds_and_sets_other_attributes(backend: TestBackend)
     ));
 }
 
-async fn expired_items_are_not_returned(backend: TestBackend) {
+async fn expired_items_are_not_returned(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let past = clock::now_unix() - 10;
     let expired = entity("acct#5", "session#old", json!({"v": 1})).expiring_at(past);
@@ -262,7 +269,8 @@ async fn expired_items_are_not_returned(backend: TestBackend) {
     assert!(store.get(&expired.key).await.unwrap().is_some());
 }
 
-async fn expired_counters_restart(backend: TestBackend) {
+async fn expired_counters_restart(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let mut increment = counter("expired-counter", Some(5));
     increment.expires_at = Some(clock::now_unix() - 1);
@@ -276,7 +284,8 @@ async fn expired_counters_restart(backend: TestBackend) {
     assert_eq!(store.increment(increment.clone()).await, Ok(1));
 }
 
-async fn transactions_are_all_or_nothing(backend: TestBackend) {
+async fn transactions_are_all_or_nothing(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let existing = entity("acct#6", "key#existing", json!({"status": "active"}));
     store.put(existing.clone(), None).await.unwrap();
@@ -353,7 +362,8 @@ async fn transactions_are_all_or_nothing(backend: TestBackend) {
     );
 }
 
-async fn queries_paginate_a_partition_with_prefix_and_order(backend: TestBackend) {
+async fn queries_paginate_a_partition_with_prefix_and_order(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     for i in 0..25 {
         store
@@ -442,7 +452,8 @@ async fn queries_paginate_a_partition_with_prefix_and_order(backend: TestBackend
     assert_eq!(exact.next, None, "no cursor when nothing remains");
 }
 
-async fn queries_by_secondary_index_paginate(backend: TestBackend) {
+async fn queries_by_secondary_index_paginate(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     for i in 0..7 {
         let item = entity(&format!("acct#9-{i}"), "profile", json!({"i": i})).with_index(
@@ -494,7 +505,8 @@ async fn queries_by_secondary_index_paginate(backend: TestBackend) {
     assert_eq!(prefixed.items.len(), 7);
 }
 
-async fn invalid_cursors_are_refused(backend: TestBackend) {
+async fn invalid_cursors_are_refused(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     assert_eq!(
         orrery::store::CursorSeal::new(b"pepper").open("%%%"),
@@ -511,7 +523,8 @@ async fn invalid_cursors_are_refused(backend: TestBackend) {
     assert_eq!(refused, Err(StoreError::InvalidCursor));
 }
 
-async fn oversized_items_are_refused(backend: TestBackend) {
+async fn oversized_items_are_refused(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let store = &backend.app.store;
     let big = entity("acct#10", "blob", json!({"data": "x".repeat(401 * 1024)}));
     assert!(matches!(

@@ -2,11 +2,11 @@
 //! rotation, idempotent registration, URL refusals at registration, validation and tenant
 //! isolation. (Deliveries are tested with a real receiver in the delivery suite.)
 
-use orrery_tests::TestBackend;
+use orrery_tests::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::access::{create_account, serve};
+use orrery_tests::{create_account, serve};
 
 on_both_backends!(
     endpoints_are_registered_listed_updated_and_deleted,
@@ -16,7 +16,8 @@ on_both_backends!(
     invalid_fields_are_named_and_other_accounts_see_nothing,
 );
 
-async fn endpoints_are_registered_listed_updated_and_deleted(backend: TestBackend) {
+async fn endpoints_are_registered_listed_updated_and_deleted(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let response = server
@@ -127,7 +128,8 @@ async fn endpoints_are_registered_listed_updated_and_deleted(backend: TestBacken
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
-async fn secrets_rotate_with_a_grace_period(backend: TestBackend) {
+async fn secrets_rotate_with_a_grace_period(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (account, key) = create_account(&server, "basic").await;
     let (_, created) = server
@@ -180,7 +182,8 @@ async fn secrets_rotate_with_a_grace_period(backend: TestBackend) {
     );
 }
 
-async fn registration_is_idempotent_and_bounded(backend: TestBackend) {
+async fn registration_is_idempotent_and_bounded(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let register = |body: Value| {
@@ -230,7 +233,8 @@ async fn registration_is_idempotent_and_bounded(backend: TestBackend) {
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
 }
 
-async fn hostile_urls_are_refused_at_registration(backend: TestBackend) {
+async fn hostile_urls_are_refused_at_registration(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let corpus: Value = serde_json::from_str(include_str!(
@@ -276,7 +280,8 @@ async fn hostile_urls_are_refused_at_registration(backend: TestBackend) {
     assert_eq!(list["data"], json!([]));
 }
 
-async fn invalid_fields_are_named_and_other_accounts_see_nothing(backend: TestBackend) {
+async fn invalid_fields_are_named_and_other_accounts_see_nothing(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
     let server = serve(backend).await;
     let (_, key) = create_account(&server, "basic").await;
     let (status, problem) = server.post_json("/v1/webhooks", &key, json!({"url": "https://127.0.0.1/", "event_types": ["chart.deleted"], "description": "x".repeat(501)}))

@@ -419,15 +419,15 @@ pub async fn spawn_app_with(
     backend: TestBackend,
     extend: impl FnOnce(axum::Router) -> axum::Router,
 ) -> TestApp {
-    serve(backend, extend, true).await
+    serve_routes(backend, extend, true).await
 }
 
 /// Serves the routes without the queue workers, so a test can read what requests publish.
 pub async fn spawn_app_without_workers(backend: TestBackend) -> TestApp {
-    serve(backend, |router| router, false).await
+    serve_routes(backend, |router| router, false).await
 }
 
-async fn serve(
+async fn serve_routes(
     backend: TestBackend,
     extend: impl FnOnce(axum::Router) -> axum::Router,
     workers: bool,
@@ -453,6 +453,121 @@ async fn serve(
         client,
         backend,
         stop,
+    }
+}
+
+/// The admin key every served test app is started with.
+pub const ADMIN_KEY: &str = "orr_admin_test_key_for_the_suite";
+
+/// Serves `backend` as `orrery-local` does (routes and workers), with [`ADMIN_KEY`].
+pub async fn serve(backend: TestBackend) -> TestApp {
+    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
+        .await
+        .unwrap();
+    spawn_app_with(backend, |routes| routes).await
+}
+
+/// A new account on `tier` through the admin API: its id and its first key.
+pub async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
+    let created = server
+        .as_key(ADMIN_KEY)
+        .post(
+            "/v1/admin/accounts",
+            serde_json::json!({"name": "Acme", "tier": tier}),
+        )
+        .expect(reqwest::StatusCode::CREATED)
+        .await;
+    (
+        created["account"]["id"].as_str().unwrap().to_owned(),
+        created["api_key"]["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A natal chart request the suites share (a London birth, local time with a zone).
+pub fn london() -> serde_json::Value {
+    serde_json::json!({"datetime": "1990-05-17T14:30", "timezone": "Europe/London",
+                       "latitude": 51.5, "longitude": -0.1, "name": "Ada"})
+}
+
+/// A typed client on a served app, acting with one key: each call reads as the request it
+/// makes and the status it expects, e.g.
+/// `app.as_key(&key).post("/v1/api-keys", json!({"name": "ci"})).expect(StatusCode::CREATED).await`.
+pub struct Client<'a> {
+    app: &'a TestApp,
+    key: String,
+}
+
+/// One request, not yet sent.
+pub struct Call {
+    request: reqwest::RequestBuilder,
+    description: String,
+}
+
+impl TestApp {
+    /// A client that authenticates with `key` (`Authorization: Bearer`).
+    pub fn as_key(&self, key: &str) -> Client<'_> {
+        Client {
+            app: self,
+            key: key.to_owned(),
+        }
+    }
+}
+
+impl Client<'_> {
+    fn call(&self, method: reqwest::Method, path: &str) -> Call {
+        Call {
+            description: format!("{method} {path}"),
+            request: self
+                .app
+                .client
+                .request(method, self.app.url(path))
+                .bearer_auth(&self.key),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Call {
+        self.call(reqwest::Method::GET, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call {
+        self.call(reqwest::Method::DELETE, path)
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> Call {
+        self.call(reqwest::Method::POST, path).json(body)
+    }
+
+    pub fn patch(&self, path: &str, body: serde_json::Value) -> Call {
+        self.call(reqwest::Method::PATCH, path).json(body)
+    }
+}
+
+impl Call {
+    fn json(mut self, body: serde_json::Value) -> Self {
+        self.request = self.request.json(&body);
+        self
+    }
+
+    /// Adds a header (e.g. `Idempotency-Key`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    /// Sends it, asserts the status, and returns the JSON answer (`null` when there is none).
+    pub async fn expect(self, status: reqwest::StatusCode) -> serde_json::Value {
+        self.expect_as(status).await
+    }
+
+    /// [`Call::expect`], read as `T`.
+    pub async fn expect_as<T: serde::de::DeserializeOwned>(self, status: reqwest::StatusCode) -> T {
+        let response = self.request.send().await.unwrap();
+        let got = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(got, status, "{}: {text}", self.description);
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text)
+            .unwrap_or_else(|err| panic!("{}: {err}: {text}", self.description))
     }
 }
 
