@@ -217,11 +217,7 @@ async fn revoked_key_stops_everywhere_within_the_bound(l2_prefix: Option<String>
     )
     .await
     .unwrap();
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert(
-        "authorization",
-        format!("Bearer {}", created.api_key.key).parse().unwrap(),
-    );
+    let headers = orrery_tests::bearer_headers(&created.api_key.key);
     let caller = orrery::access::auth::authenticate(&a, &headers)
         .await
         .unwrap();

@@ -2,11 +2,11 @@
 //! quota headers and classes, events, SVG negotiation, saved charts with pagination,
 //! idempotency and tenant isolation, transits, synastry, readings and field-level 422s.
 
-use orrery_tests::{Backend, TestApp, TestBackend};
+use orrery_tests::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use orrery_tests::{ADMIN_KEY, create_account, london};
+use orrery_tests::{create_account, london};
 
 on_both_backends!(
     charts_are_computed_metered_cached_and_published,
@@ -18,12 +18,7 @@ on_both_backends!(
 );
 
 /// The app without queue workers: the events that requests publish stay in the queue to read.
-async fn serve(backend: TestBackend) -> TestApp {
-    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
-        .await
-        .unwrap();
-    orrery_tests::spawn_app_without_workers(backend).await
-}
+use orrery_tests::serve_without_workers as serve;
 
 /// Every event published so far for `account_id` (the queue is drained).
 async fn published(server: &TestApp, account_id: &str) -> Vec<Value> {

@@ -10,7 +10,7 @@ use orrery::consumer::{Consumer, IncomingMessage, Outcome, process_batch};
 use orrery::events::{self, EventType};
 use orrery::queue::OutgoingMessage;
 use orrery::webhooks::endpoints;
-use orrery_tests::{Backend, TestApp, TestBackend, published_events};
+use orrery_tests::{Backend, TestApp, published_events};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -31,12 +31,7 @@ on_both_backends!(
 );
 
 /// The app without queue workers: what requests publish stays in the events queue to read.
-async fn serve(backend: TestBackend) -> TestApp {
-    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
-        .await
-        .unwrap();
-    orrery_tests::spawn_app_without_workers(backend).await
-}
+use orrery_tests::serve_without_workers as serve;
 
 async fn call(server: &TestApp, method: Method, path: &str, key: &str) -> (StatusCode, Value) {
     let response = server.send_as(method, path, key, None).await;
@@ -448,11 +443,7 @@ async fn changes_reach_every_container_within_the_sync_interval(kind: Backend) {
     }
 
     // A revocation made by the api-keys function.
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert(
-        "authorization",
-        format!("Bearer {}", created.api_key.key).parse().unwrap(),
-    );
+    let headers = orrery_tests::bearer_headers(&created.api_key.key);
     let caller = auth::authenticate(&webhooks_fn, &headers).await.unwrap();
     assert!(
         auth::authenticate(&charts_fn, &headers).await.is_ok(),
@@ -531,15 +522,10 @@ async fn the_wheel_stays_well_formed_xml_whatever_the_name(kind: Backend) {
     let mut chart = london();
     chart["name"] = json!("Ada\u{FFFE}\u{FFFF}\u{1}<&>");
     let svg = server
-        .client
-        .post(server.url("/v1/charts?format=svg"))
-        .bearer_auth(&key)
-        .json(&chart)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(svg.status(), StatusCode::OK);
-    let svg = svg.text().await.unwrap();
+        .as_key(&key)
+        .post("/v1/charts?format=svg", chart.clone())
+        .expect_text(StatusCode::OK)
+        .await;
     roxmltree::Document::parse(&svg).expect("a well-formed SVG document");
     let (status, embedded) = server
         .post_json("/v1/charts?include=svg", &key, chart)
@@ -612,16 +598,11 @@ async fn the_smaller_edges(kind: Backend) {
 
     let mut chart = london();
     chart["timezone"] = json!("Z".repeat(200_000));
-    let response = server
-        .client
-        .post(server.url("/v1/charts"))
-        .bearer_auth(&key)
-        .json(&chart)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let answer = response.text().await.unwrap();
+    let answer = server
+        .as_key(&key)
+        .post("/v1/charts", chart)
+        .expect_text(StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert!(answer.len() < 2_000, "{} bytes", answer.len());
 
     let (status, body) = server
@@ -715,47 +696,29 @@ async fn operators_redrive_dead_letters_over_the_admin_api(kind: Backend) {
             .await
             .unwrap();
     }
-    let redrive = |path: &'static str, body: Value, key: &'static str| {
-        server
-            .client
-            .post(server.url(path))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-    };
-    let refused = redrive(
-        "/v1/admin/queues/events/redrive",
-        json!({}),
-        "orr_admin_wrong",
-    )
-    .await
-    .unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let unknown = redrive("/v1/admin/queues/nope/redrive", json!({}), ADMIN_KEY)
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let invalid = redrive(
-        "/v1/admin/queues/events/redrive",
-        json!({"max": 0}),
-        ADMIN_KEY,
-    )
-    .await
-    .unwrap();
-    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
-
-    let moved = redrive(
-        "/v1/admin/queues/events/redrive",
-        json!({"max": 2}),
-        ADMIN_KEY,
-    )
-    .await
-    .unwrap();
-    assert_eq!(moved.status(), StatusCode::OK);
-    assert_eq!(moved.json::<Value>().await.unwrap()["moved"], 2);
+    let admin = server.as_key(ADMIN_KEY);
+    let redrive = "/v1/admin/queues/events/redrive";
+    server
+        .as_key("orr_admin_wrong")
+        .post(redrive, json!({}))
+        .expect(StatusCode::UNAUTHORIZED)
+        .await;
+    admin
+        .post("/v1/admin/queues/nope/redrive", json!({}))
+        .expect(StatusCode::NOT_FOUND)
+        .await;
+    admin
+        .post(redrive, json!({"max": 0}))
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
+    let moved = admin
+        .post(redrive, json!({"max": 2}))
+        .expect(StatusCode::OK)
+        .await;
+    assert_eq!(moved["moved"], 2);
     let rest = server
         .client
-        .post(server.url("/v1/admin/queues/events/redrive"))
+        .post(server.url(redrive))
         .bearer_auth(ADMIN_KEY)
         .send()
         .await
@@ -936,10 +899,6 @@ async fn an_unreachable_redis_is_a_cache_that_misses() {
     )
     .await
     .unwrap();
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert(
-        "authorization",
-        format!("Bearer {}", created.api_key.key).parse().unwrap(),
-    );
+    let headers = orrery_tests::bearer_headers(&created.api_key.key);
     assert!(auth::authenticate(&app, &headers).await.is_ok());
 }

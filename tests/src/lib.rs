@@ -467,6 +467,22 @@ pub async fn serve(backend: TestBackend) -> TestApp {
     spawn_app_with(backend, |routes| routes).await
 }
 
+/// [`serve`] without the queue workers: what requests publish stays in the events queue, to
+/// be read with [`published_events`].
+pub async fn serve_without_workers(backend: TestBackend) -> TestApp {
+    orrery::access::ensure_local_secrets(&backend.app, Some(ADMIN_KEY))
+        .await
+        .unwrap();
+    spawn_app_without_workers(backend).await
+}
+
+/// `Authorization: Bearer <key>`, for calling the access layer directly.
+pub fn bearer_headers(key: &str) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+    headers
+}
+
 /// A new account on `tier` through the admin API: its id and its first key.
 pub async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     let created = server
@@ -557,6 +573,15 @@ impl Call {
     /// Sends it, asserts the status, and returns the JSON answer (`null` when there is none).
     pub async fn expect(self, status: reqwest::StatusCode) -> serde_json::Value {
         self.expect_as(status).await
+    }
+
+    /// Sends it, asserts the status, and returns the body as text (SVG, or to measure it).
+    pub async fn expect_text(self, status: reqwest::StatusCode) -> String {
+        let response = self.request.send().await.unwrap();
+        let got = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(got, status, "{}: {text}", self.description);
+        text
     }
 
     /// [`Call::expect`], read as `T`.
