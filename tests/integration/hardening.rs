@@ -133,33 +133,27 @@ async fn concurrent_registrations_never_pass_the_endpoint_limit(kind: Backend) {
         .filter(|(status, _)| *status == StatusCode::CONFLICT)
         .count();
     assert_eq!((created.len(), refused), (20, 10), "{results:?}");
-    let listed: Value = server
-        .get_as("/v1/webhooks?limit=100", &key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let owner = server.as_key(&key);
+    let listed = owner
+        .get("/v1/webhooks?limit=100")
+        .expect(StatusCode::OK)
+        .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 20);
 
     let id = created[0]["id"].as_str().unwrap();
-    let (status, _) = call(&server, Method::DELETE, &format!("/v1/webhooks/{id}"), &key).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = server
-        .post_json(
-            "/v1/webhooks",
-            &key,
-            json!({"url": "https://again.example.com/"}),
-        )
+    owner
+        .delete(&format!("/v1/webhooks/{id}"))
+        .expect(StatusCode::NO_CONTENT)
         .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = server
-        .post_json(
-            "/v1/webhooks",
-            &key,
-            json!({"url": "https://over.example.com/"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    for (url, status) in [
+        ("https://again.example.com/", StatusCode::CREATED),
+        ("https://over.example.com/", StatusCode::CONFLICT),
+    ] {
+        owner
+            .post("/v1/webhooks", json!({"url": url}))
+            .expect(status)
+            .await;
+    }
 }
 
 /// Item 2, second half: fan-out does not stop at the creation limit (or one page).
