@@ -64,7 +64,7 @@ async fn account_with_endpoint(
     app: &App,
     url: &str,
     event_types: Vec<String>,
-) -> (String, String, String) {
+) -> (orrery::ids::AccountId, orrery::ids::EndpointId, String) {
     orrery::access::ensure_local_secrets(app, Some("orr_admin_bench"))
         .await
         .unwrap();
@@ -92,7 +92,8 @@ async fn account_with_endpoint(
     )
     .await
     .unwrap();
-    (account, endpoint.endpoint.id, created.api_key.key)
+    let endpoint = orrery::ids::EndpointId::parse(&endpoint.endpoint.id).unwrap();
+    (account, endpoint, created.api_key.key)
 }
 
 async fn one_worker_throughput() -> (f64, Duration) {

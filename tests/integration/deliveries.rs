@@ -495,7 +495,9 @@ async fn endpoints_failing_for_five_days_are_disabled(kind: Backend) {
     let id = it.endpoint_id();
     // Failing for six days already (as the store would show after days of failures).
     let app = server.app();
-    let mut record = orrery::webhooks::record::record(app, account, id)
+    let account_id = orrery::ids::AccountId::parse(account).unwrap();
+    let endpoint_id = orrery::ids::EndpointId::parse(id).unwrap();
+    let mut record = orrery::webhooks::record::record(app, &account_id, &endpoint_id)
         .await
         .unwrap()
         .unwrap();
@@ -512,7 +514,7 @@ async fn endpoints_failing_for_five_days_are_disabled(kind: Backend) {
         )
         .await
         .unwrap();
-    orrery::webhooks::subscriptions::forget_subscriptions(app, account).await;
+    orrery::webhooks::subscriptions::forget_subscriptions(app, &account_id).await;
 
     it.save_a_chart().await;
     received(receiver, 1, std::time::Duration::from_secs(20)).await;

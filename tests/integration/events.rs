@@ -19,9 +19,10 @@ on_both_backends!(
 async fn published_events_carry_the_envelope(kind: Backend) {
     let backend = orrery_tests::backend(kind).await;
     let app = &backend.app;
+    let account = orrery::ids::AccountId::generate();
     let event = Event::new(
         EventType::ChartCalculated,
-        "acct_123",
+        &account,
         json!({"chart_id": "chart_1"}),
     );
     app.events.publish(&event).await.unwrap();
@@ -36,7 +37,7 @@ async fn published_events_carry_the_envelope(kind: Backend) {
     let body: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(body["id"], json!(event.id));
     assert_eq!(body["type"], "chart.calculated");
-    assert_eq!(body["account_id"], "acct_123");
+    assert_eq!(body["account_id"], account.as_str());
     assert_eq!(body["data"]["chart_id"], "chart_1");
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
 }
@@ -61,7 +62,11 @@ async fn the_worker_consumes_events_and_dead_letters_poison(kind: Backend) {
     );
 
     app.events
-        .publish(&Event::new(EventType::KeyCreated, "acct_1", json!({})))
+        .publish(&Event::new(
+            EventType::KeyCreated,
+            &orrery::ids::AccountId::generate(),
+            json!({}),
+        ))
         .await
         .unwrap();
     app.queues

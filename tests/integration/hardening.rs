@@ -163,11 +163,12 @@ async fn fan_out_reaches_every_endpoint_however_many(kind: Backend) {
     orrery::access::ensure_local_secrets(&app, Some(ADMIN_KEY))
         .await
         .unwrap();
-    let account = "acct_01kfanoutfanoutfanoutfanout";
+    let account = orrery::ids::AccountId::generate();
     // Written around the API (as endpoints created before the limit existed would be).
     for n in 0..25 {
+        let id = orrery::ids::EndpointId::generate();
         let record = json!({
-            "id": format!("wh_01kfanout{n:016}"), "account_id": account,
+            "id": id.as_str(), "account_id": account.as_str(),
             "url": format!("https://hooks{n}.example.com/"), "description": null,
             "event_types": [], "enabled": true, "disabled_reason": null,
             "secret": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmU=",
@@ -179,14 +180,14 @@ async fn fan_out_reaches_every_endpoint_however_many(kind: Backend) {
             orrery::store::Key::new(
                 orrery::store::Table::Entities,
                 format!("ACCT#{account}"),
-                format!("WEBHOOK#wh_01kfanout{n:016}"),
+                format!("WEBHOOK#{id}"),
             ),
             &record,
         )
         .unwrap();
         app.store.put(item, None).await.unwrap();
     }
-    let event = orrery::events::Event::new(EventType::ChartSaved, account, json!({}));
+    let event = orrery::events::Event::new(EventType::ChartSaved, &account, json!({}));
     let queued = orrery::webhooks::fanout::fan_out(&app, &event)
         .await
         .unwrap();

@@ -165,11 +165,12 @@ async fn secrets_rotate_with_a_grace_period(kind: Backend) {
     assert!(grace > chrono::Duration::hours(23) && grace <= chrono::Duration::hours(24));
     // Both secrets sign while the grace period lasts.
     let now = chrono::Utc::now();
+    let account = orrery::ids::AccountId::parse(&account).unwrap();
     let record = orrery::webhooks::record::all_of(server.app(), &account)
         .await
         .unwrap()
         .into_iter()
-        .find(|r| r.id == id)
+        .find(|r| r.id.as_str() == id)
         .unwrap();
     let secrets = record.signing_secrets(now);
     assert_eq!(secrets.len(), 2);

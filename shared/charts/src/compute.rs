@@ -123,7 +123,7 @@ pub fn calculated_event_data(request: &ChartRequest, chart: &ComputedChart) -> V
 
 pub async fn publish_calculated(
     app: &App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     request: &ChartRequest,
     chart: &ComputedChart,
 ) {

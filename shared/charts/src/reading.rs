@@ -379,7 +379,7 @@ fn balance(texts: &Texts, chart: &Chart) -> Result<Vec<ReadingItem>, ApiError> {
 /// until the request's answer like every event).
 pub async fn generate(
     app: &orrery::App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     chart: crate::ChartRef,
 ) -> Result<Reading, ApiError> {
     let (label, chart) = chart.load(app, account_id, "").await?;

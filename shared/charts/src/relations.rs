@@ -55,7 +55,7 @@ impl ChartRef {
     pub async fn load(
         &self,
         app: &App,
-        account_id: &str,
+        account_id: &orrery::ids::AccountId,
         path: &str,
     ) -> Result<(ChartLabel, Chart), ApiError> {
         match self {
@@ -109,7 +109,7 @@ impl ChartRef {
 /// Which chart a relation was computed for.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChartLabel {
-    pub chart_id: Option<String>,
+    pub chart_id: Option<orrery::ids::ChartId>,
     pub name: Option<String>,
     pub input_hash: String,
     pub utc: String,
@@ -365,7 +365,7 @@ pub struct Transits {
 
 pub async fn transits(
     app: &App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     request: &TransitsRequest,
 ) -> Result<Transits, ApiError> {
     let (label, natal) = request.natal.load(app, account_id, "natal").await?;
@@ -482,7 +482,7 @@ fn overlays(from: &Chart, into: &Chart) -> Vec<Overlay> {
 
 pub async fn synastry(
     app: &App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     request: &SynastryRequest,
 ) -> Result<Synastry, ApiError> {
     let (first_label, first) = request.first.load(app, account_id, "first").await?;

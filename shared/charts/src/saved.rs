@@ -4,6 +4,7 @@
 //! 100 summaries stays far below DynamoDB's 1 MB page limit whatever the charts hold.
 
 use orrery::events::EventType;
+use orrery::ids::ChartId;
 use orrery::store::{Condition, Cursor, Item, Key, StoreError, WriteOp, keyspace};
 use orrery::{ApiError, App, clock, idempotency, ids};
 use orrery_astro::{Chart, ChartInput};
@@ -15,12 +16,10 @@ use crate::compute::{ComputedChart, document};
 use crate::plain;
 use crate::request::ChartRequest;
 
-const ID_PREFIX: &str = "chart";
-
 /// What a list of saved charts shows of each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SavedChartSummary {
-    pub id: String,
+    pub id: ChartId,
     pub name: Option<String>,
     pub created_at: String,
     pub input_hash: String,
@@ -37,7 +36,7 @@ pub struct SavedChartSummary {
 /// The stored document: the request as given and the result as served when it was saved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SavedChartRecord {
-    id: String,
+    id: ChartId,
     name: Option<String>,
     created_at: String,
     input: ChartInput,
@@ -49,7 +48,7 @@ struct SavedChartRecord {
 /// A saved chart as the API returns it.
 #[derive(Debug)]
 pub struct SavedChart {
-    pub id: String,
+    pub id: ChartId,
     /// `{id, name, created_at, input, …chart}`.
     pub body: String,
     record_chart: String,
@@ -58,7 +57,7 @@ pub struct SavedChart {
 impl SavedChart {
     fn from_record(record: SavedChartRecord) -> Result<SavedChart, ApiError> {
         let mut leading = Map::new();
-        leading.insert("id".into(), record.id.clone().into());
+        leading.insert("id".into(), String::from(record.id.clone()).into());
         leading.insert(
             "name".into(),
             record.name.clone().map_or(Value::Null, Value::String),
@@ -82,11 +81,11 @@ impl SavedChart {
     }
 }
 
-fn summary_key(account_id: &str, id: &str) -> Key {
+fn summary_key(account_id: &orrery::ids::AccountId, id: &ChartId) -> Key {
     keyspace::saved_chart(account_id, id)
 }
 
-fn record_key(account_id: &str, id: &str) -> Key {
+fn record_key(account_id: &orrery::ids::AccountId, id: &ChartId) -> Key {
     keyspace::saved_chart_document(account_id, id)
 }
 
@@ -107,7 +106,7 @@ fn request_hash(request: &ChartRequest) -> String {
 /// request is a 422). Checked before any work, so a replay computes and publishes nothing.
 pub async fn replayed(
     app: &App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     request: &ChartRequest,
     idempotency_key: &str,
 ) -> Result<Option<SavedChart>, ApiError> {
@@ -125,14 +124,14 @@ pub async fn replayed(
 /// its chart is returned (`replayed` true) instead of a second copy.
 pub async fn save(
     app: &App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     request: &ChartRequest,
     computed: &ComputedChart,
     idempotency_key: Option<&str>,
 ) -> Result<(SavedChart, bool), ApiError> {
     let hash = request_hash(request);
     let chart = computed.chart()?;
-    let id = ids::new_id(ID_PREFIX);
+    let id = ChartId::generate();
     let created_at = clock::rfc3339(clock::now());
     let summary = SavedChartSummary {
         id: id.clone(),
@@ -208,13 +207,15 @@ fn sign_name(chart: &Chart, body: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn get(app: &App, account_id: &str, id: &str) -> Result<SavedChart, ApiError> {
-    if !ids::is_valid(ID_PREFIX, id) {
-        return Err(not_found());
-    }
+pub async fn get(
+    app: &App,
+    account_id: &orrery::ids::AccountId,
+    id: &str,
+) -> Result<SavedChart, ApiError> {
+    let id = ChartId::parse(id).ok_or_else(not_found)?;
     let item = app
         .store
-        .get(&record_key(account_id, id))
+        .get(&record_key(account_id, &id))
         .await?
         .ok_or_else(not_found)?;
     SavedChart::from_record(item.parse()?)
@@ -222,7 +223,7 @@ pub async fn get(app: &App, account_id: &str, id: &str) -> Result<SavedChart, Ap
 
 pub async fn list(
     app: &App,
-    account_id: &str,
+    account_id: &orrery::ids::AccountId,
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<SavedChartSummary>, Option<Cursor>), ApiError> {
@@ -238,19 +239,21 @@ pub async fn list(
         .parse()?)
 }
 
-pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiError> {
-    if !ids::is_valid(ID_PREFIX, id) {
-        return Err(not_found());
-    }
+pub async fn delete(
+    app: &App,
+    account_id: &orrery::ids::AccountId,
+    id: &str,
+) -> Result<(), ApiError> {
+    let id = ChartId::parse(id).ok_or_else(not_found)?;
     let result = app
         .store
         .transact(vec![
             WriteOp::Delete {
-                key: summary_key(account_id, id),
+                key: summary_key(account_id, &id),
                 condition: Some(Condition::Exists),
             },
             WriteOp::Delete {
-                key: record_key(account_id, id),
+                key: record_key(account_id, &id),
                 condition: None,
             },
         ])

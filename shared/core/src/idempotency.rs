@@ -74,13 +74,13 @@ pub struct Claim {
     pub resource_id: String,
 }
 
-fn claim_key(account_id: &str, idempotency_key: &str) -> Key {
+fn claim_key(account_id: &crate::ids::AccountId, idempotency_key: &str) -> Key {
     keyspace::idempotency_claim(account_id, idempotency_key)
 }
 
 /// The write that claims `idempotency_key`; it fails its condition if the key is taken.
 pub fn claim(
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     idempotency_key: &str,
     request_hash: &str,
     resource_id: &str,
@@ -103,7 +103,7 @@ pub fn claim(
 /// a different request is a 422.
 pub async fn replayed_resource(
     store: &dyn Store,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     idempotency_key: &str,
     request_hash: &str,
 ) -> Result<Option<String>, ApiError> {
@@ -144,36 +144,37 @@ mod tests {
     async fn a_claim_replays_for_the_same_request_only() {
         let app = crate::App::in_memory().unwrap();
         let store = app.store.as_ref();
+        let account = crate::ids::AccountId::generate();
         assert_eq!(
-            replayed_resource(store, "acct_a", "k1", "h1")
+            replayed_resource(store, &account, "k1", "h1")
                 .await
                 .unwrap(),
             None
         );
         store
-            .transact(vec![claim("acct_a", "k1", "h1", "chart_1").unwrap()])
+            .transact(vec![claim(&account, "k1", "h1", "chart_1").unwrap()])
             .await
             .unwrap();
         assert_eq!(
-            replayed_resource(store, "acct_a", "k1", "h1")
+            replayed_resource(store, &account, "k1", "h1")
                 .await
                 .unwrap()
                 .as_deref(),
             Some("chart_1")
         );
         assert!(matches!(
-            replayed_resource(store, "acct_a", "k1", "h2").await,
+            replayed_resource(store, &account, "k1", "h2").await,
             Err(ApiError::Validation(_))
         ));
         // Keys are per account.
         assert_eq!(
-            replayed_resource(store, "acct_b", "k1", "h1")
+            replayed_resource(store, &crate::ids::AccountId::generate(), "k1", "h1")
                 .await
                 .unwrap(),
             None
         );
         let again = store
-            .transact(vec![claim("acct_a", "k1", "h1", "chart_2").unwrap()])
+            .transact(vec![claim(&account, "k1", "h1", "chart_2").unwrap()])
             .await;
         assert!(matches!(again, Err(StoreError::TransactionCanceled { .. })));
     }

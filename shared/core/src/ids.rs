@@ -52,6 +52,89 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
         .is_some_and(|body| body.len() == 26 && body.bytes().all(|b| CROCKFORD.contains(&b)))
 }
 
+/// A prefixed id type: what the platform hands out is always well-formed, and what a caller
+/// presents becomes one only through `parse` (anything else names nothing: a 404 where it was
+/// looked up). Stored and serialised as the plain string.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id (time-ordered, random).
+            pub fn generate() -> Self {
+                Self(new_id($prefix))
+            }
+
+            /// The presented text as an id of this kind, if it has the shape of one.
+            pub fn parse(text: &str) -> Option<Self> {
+                is_valid($prefix, text).then(|| Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "_[0-9a-hjkmnp-tv-z]{26}$")))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+prefixed_id!(
+    /// `acct_…`: an account.
+    AccountId,
+    "acct"
+);
+prefixed_id!(
+    /// `key_…`: an API key (its id, never the key).
+    KeyId,
+    "key"
+);
+prefixed_id!(
+    /// `wh_…`: a webhook endpoint.
+    EndpointId,
+    "wh"
+);
+prefixed_id!(
+    /// `chart_…`: a saved chart.
+    ChartId,
+    "chart"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +154,17 @@ mod tests {
         assert!(!is_valid("key", &early));
         assert!(!is_valid("acct", "acct_short"));
         assert_ne!(new_id("x"), new_id("x"));
+    }
+
+    #[test]
+    fn typed_ids_accept_only_their_own_shape() {
+        let account = AccountId::generate();
+        assert_eq!(AccountId::parse(account.as_str()), Some(account.clone()));
+        assert_eq!(KeyId::parse(account.as_str()), None, "another kind's id");
+        assert_eq!(AccountId::parse("acct_#"), None);
+        assert_eq!(
+            serde_json::to_string(&account).expect("json"),
+            format!("\"{account}\"")
+        );
     }
 }

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::tiers::Tier;
+use crate::clock;
 use crate::store::{
     Condition, Cursor, IndexKey, Item, Key, Query, Store, StoreError, Table, WriteOp, keyspace,
 };
-use crate::{clock, ids};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -23,7 +23,7 @@ pub enum AccountStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
-    pub id: String,
+    pub id: crate::ids::AccountId,
     pub name: String,
     pub tier: Tier,
     pub status: AccountStatus,
@@ -33,7 +33,7 @@ pub struct Account {
     pub version: u64,
 }
 
-pub fn account_key(id: &str) -> Key {
+pub fn account_key(id: &crate::ids::AccountId) -> Key {
     keyspace::account(id)
 }
 
@@ -43,7 +43,7 @@ impl Account {
     pub fn new(name: &str, tier: Tier) -> Self {
         let now = clock::now();
         Self {
-            id: ids::new_id("acct"),
+            id: crate::ids::AccountId::generate(),
             name: name.trim().to_owned(),
             tier,
             status: AccountStatus::Active,
@@ -66,7 +66,10 @@ impl Account {
     }
 }
 
-pub async fn get(store: &dyn Store, id: &str) -> Result<Option<Account>, StoreError> {
+pub async fn get(
+    store: &dyn Store,
+    id: &crate::ids::AccountId,
+) -> Result<Option<Account>, StoreError> {
     store
         .get(&account_key(id))
         .await?

@@ -30,8 +30,8 @@ use crate::{App, clock};
 /// The authenticated caller of a metered request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub account_id: String,
-    pub key_id: String,
+    pub account_id: crate::ids::AccountId,
+    pub key_id: crate::ids::KeyId,
     pub tier: Tier,
     pub scopes: Vec<String>,
     pub mode: KeyMode,
@@ -76,7 +76,10 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 /// The account behind a key, through the cache.
-pub async fn cached_account(app: &App, account_id: &str) -> Result<Option<Account>, StoreError> {
+pub async fn cached_account(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+) -> Result<Option<Account>, StoreError> {
     app.cache
         .load(&ACCOUNTS, account_id, async || {
             // Strongly consistent, so no container caches a tier or status older than a change.
@@ -152,7 +155,7 @@ pub async fn forget_key(app: &App, hash: &str) {
 }
 
 /// Forgets an account's cached tier and exhaustion marks (after a tier or status change).
-pub async fn forget_account(app: &App, account_id: &str) {
+pub async fn forget_account(app: &App, account_id: &crate::ids::AccountId) {
     app.cache.invalidate(&ACCOUNTS, account_id).await;
     let day = Window::containing(clock::now()).day;
     for class in QuotaClass::ALL {
@@ -162,7 +165,11 @@ pub async fn forget_account(app: &App, account_id: &str) {
     }
 }
 
-fn exhausted_key(account_id: &str, class: QuotaClass, day: chrono::NaiveDate) -> String {
+fn exhausted_key(
+    account_id: &crate::ids::AccountId,
+    class: QuotaClass,
+    day: chrono::NaiveDate,
+) -> String {
     format!("{account_id}:{}:{day}", class.as_str())
 }
 

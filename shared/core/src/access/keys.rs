@@ -175,8 +175,8 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// The stored record of a key (never holds the key itself).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
-    pub id: String,
-    pub account_id: String,
+    pub id: crate::ids::KeyId,
+    pub account_id: crate::ids::AccountId,
     pub name: String,
     pub mode: KeyMode,
     /// The first characters of the key, for people to recognise it.
@@ -193,7 +193,7 @@ pub struct KeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Set when rotated: the key that replaced this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaced_by: Option<String>,
+    pub replaced_by: Option<crate::ids::KeyId>,
     /// Incremented by every update; updates require the version they read (optimistic locking),
     /// so two concurrent revocations or rotations cannot both win.
     pub version: u64,
@@ -218,7 +218,7 @@ impl KeyRecord {
     }
 }
 
-pub fn record_key(account_id: &str, key_id: &str) -> Key {
+pub fn record_key(account_id: &crate::ids::AccountId, key_id: &crate::ids::KeyId) -> Key {
     keyspace::api_key(account_id, key_id)
 }
 
@@ -320,7 +320,7 @@ pub struct CreatedKey {
 /// Builds a new key and the two writes that store it.
 pub fn new_key(
     hasher: &KeyHasher,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     request: &NewKeyRequest,
 ) -> Result<(CreatedKey, Vec<WriteOp>), StoreError> {
     let mode = request.mode.unwrap_or_default();
@@ -332,7 +332,7 @@ pub fn new_key(
     scopes.sort();
     scopes.dedup();
     let record = KeyRecord {
-        id: ids::new_id("key"),
+        id: crate::ids::KeyId::generate(),
         account_id: account_id.to_owned(),
         name: request.name.trim().to_owned(),
         mode,
@@ -386,8 +386,8 @@ pub fn update_writes(record: &KeyRecord) -> Result<Vec<WriteOp>, StoreError> {
 
 pub async fn get(
     store: &dyn Store,
-    account_id: &str,
-    key_id: &str,
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
 ) -> Result<Option<KeyRecord>, StoreError> {
     store
         .get(&record_key(account_id, key_id))
@@ -406,7 +406,7 @@ pub async fn lookup(store: &dyn Store, hash: &str) -> Result<Option<KeyRecord>, 
 
 pub async fn list(
     store: &dyn Store,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<KeyRecord>, Option<Cursor>), StoreError> {
@@ -450,7 +450,8 @@ mod tests {
             name: "ci".into(),
             ..NewKeyRequest::default()
         };
-        let (created, writes) = new_key(&hasher(), "acct_1", &request).expect("key");
+        let (created, writes) =
+            new_key(&hasher(), &crate::ids::AccountId::generate(), &request).expect("key");
         let key = created.key.expose();
         assert!(
             key.starts_with("orr_live_") && key.len() == 9 + SECRET_CHARS,

@@ -55,7 +55,7 @@ impl UsageIndex {
     /// One paginated query over the account's counters since `first_day`.
     pub async fn load(
         store: &dyn Store,
-        account_id: &str,
+        account_id: &crate::ids::AccountId,
         first_day: NaiveDate,
     ) -> Result<Self, StoreError> {
         let mut index = UsageIndex::default();
@@ -110,7 +110,7 @@ impl UsageIndex {
     fn view(&self, record: &KeyRecord, now: DateTime<Utc>) -> KeyView {
         let today = now.date_naive();
         KeyView {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             name: record.name.clone(),
             mode: record.mode,
             prefix: record.display_prefix.clone(),
@@ -119,11 +119,11 @@ impl UsageIndex {
             created_at: record.created_at,
             expires_at: record.valid_until,
             revoked_at: record.revoked_at,
-            replaced_by: record.replaced_by.clone(),
-            last_used_at: self.last_used.get(&record.id).cloned(),
+            replaced_by: record.replaced_by.as_ref().map(ToString::to_string),
+            last_used_at: self.last_used.get(record.id.as_str()).cloned(),
             usage_today: self
                 .days
-                .get(&record.id)
+                .get(record.id.as_str())
                 .and_then(|days| days.get(&today))
                 .cloned()
                 .unwrap_or_default(),
@@ -167,11 +167,13 @@ async fn manageable_key(app: &App, caller: &Caller, key_id: &str) -> Result<KeyR
     Ok(record)
 }
 
-async fn own_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyRecord, ApiError> {
-    if !crate::ids::is_valid("key", key_id) {
-        return Err(not_found());
-    }
-    keys::get(app.store.as_ref(), account_id, key_id)
+async fn own_key(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    key_id: &str,
+) -> Result<KeyRecord, ApiError> {
+    let key_id = crate::ids::KeyId::parse(key_id).ok_or_else(not_found)?;
+    keys::get(app.store.as_ref(), account_id, &key_id)
         .await?
         .ok_or_else(not_found)
 }
@@ -184,7 +186,7 @@ pub async fn create_key(
     mut request: NewKeyRequest,
 ) -> Result<CreatedKeyView, ApiError> {
     request.validate(clock::now())?;
-    let account_id = caller.account_id.as_str();
+    let account_id = &caller.account_id;
     match &request.scopes {
         Some(scopes) => {
             if let Some(scope) = scopes.iter().find(|scope| !caller.scopes.contains(scope)) {
@@ -220,7 +222,7 @@ pub async fn create_key(
 
 pub async fn list_keys(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<KeyView>, Option<Cursor>), ApiError> {
@@ -236,7 +238,11 @@ pub async fn list_keys(
     ))
 }
 
-pub async fn get_key(app: &App, account_id: &str, key_id: &str) -> Result<KeyView, ApiError> {
+pub async fn get_key(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    key_id: &str,
+) -> Result<KeyView, ApiError> {
     let record = own_key(app, account_id, key_id).await?;
     let now = clock::now();
     let usage = UsageIndex::load(app.store.as_ref(), account_id, now.date_naive()).await?;
@@ -259,7 +265,7 @@ pub struct DayUsage {
 
 pub async fn key_usage(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     key_id: &str,
     days: u32,
 ) -> Result<KeyUsageView, ApiError> {
@@ -272,10 +278,10 @@ pub async fn key_usage(
     let record = own_key(app, account_id, key_id).await?;
     let first_day = clock::now().date_naive() - ChronoDuration::days(i64::from(days) - 1);
     let mut usage = UsageIndex::load(app.store.as_ref(), account_id, first_day).await?;
-    let days = usage.days.remove(&record.id).unwrap_or_default();
+    let days = usage.days.remove(record.id.as_str()).unwrap_or_default();
     Ok(KeyUsageView {
-        last_used_at: usage.last_used.remove(&record.id),
-        key_id: record.id,
+        last_used_at: usage.last_used.remove(record.id.as_str()),
+        key_id: record.id.to_string(),
         days: days
             .into_iter()
             .rev()
@@ -285,7 +291,7 @@ pub async fn key_usage(
 }
 
 pub async fn revoke_key(app: &App, caller: &Caller, key_id: &str) -> Result<KeyView, ApiError> {
-    let account_id = caller.account_id.as_str();
+    let account_id = &caller.account_id;
     let mut record = manageable_key(app, caller, key_id).await?;
     if record.status == KeyStatus::Revoked {
         return Ok(fresh_view(&record, clock::now()));
@@ -305,7 +311,7 @@ pub async fn revoke_key(app: &App, caller: &Caller, key_id: &str) -> Result<KeyV
 }
 
 pub async fn delete_key(app: &App, caller: &Caller, key_id: &str) -> Result<(), ApiError> {
-    let account_id = caller.account_id.as_str();
+    let account_id = &caller.account_id;
     let record = manageable_key(app, caller, key_id).await?;
     keys::delete(app.store.as_ref(), &record)
         .await
@@ -360,7 +366,7 @@ pub async fn rotate_key(
         None => ChronoDuration::from_std(app.config.key_rotation_grace)
             .unwrap_or_else(|_| ChronoDuration::days(1)),
     };
-    let account_id = caller.account_id.as_str();
+    let account_id = &caller.account_id;
     let mut old = manageable_key(app, caller, key_id).await?;
     let now = clock::now();
     if old.refusal(now).is_some() || old.replaced_by.is_some() {
@@ -474,10 +480,9 @@ pub async fn create_account(
 }
 
 pub async fn get_account(app: &App, id: &str) -> Result<Account, ApiError> {
-    if !crate::ids::is_valid("acct", id) {
-        return Err(ApiError::NotFound("No account with this id.".into()));
-    }
-    accounts::get(app.store.as_ref(), id)
+    let id = crate::ids::AccountId::parse(id)
+        .ok_or_else(|| ApiError::NotFound("No account with this id.".into()))?;
+    accounts::get(app.store.as_ref(), &id)
         .await?
         .ok_or_else(|| ApiError::NotFound("No account with this id.".into()))
 }
@@ -529,8 +534,12 @@ pub async fn list_accounts(
 /// warm endpoint; L2's hot set is warmed separately).
 pub async fn warm_accounts(app: &App, account_ids: &[String]) -> Result<usize, ApiError> {
     let mut warmed = 0;
-    for account_id in account_ids {
-        let Some(account) = accounts::get(app.store.as_ref(), account_id).await? else {
+    // Ids that are not account ids name no account: skipped, like unknown ones.
+    for account_id in account_ids
+        .iter()
+        .filter_map(|id| crate::ids::AccountId::parse(id))
+    {
+        let Some(account) = accounts::get(app.store.as_ref(), &account_id).await? else {
             continue;
         };
         app.cache
@@ -539,7 +548,7 @@ pub async fn warm_accounts(app: &App, account_ids: &[String]) -> Result<usize, A
         warmed += 1;
         let mut cursor = None;
         loop {
-            let (records, next) = keys::list(app.store.as_ref(), account_id, 100, cursor).await?;
+            let (records, next) = keys::list(app.store.as_ref(), &account_id, 100, cursor).await?;
             for record in records
                 .into_iter()
                 .filter(|r| r.status == KeyStatus::Active)

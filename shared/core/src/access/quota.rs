@@ -18,7 +18,7 @@ use crate::store::{Increment, Key, keyspace};
 /// How long daily counters (and so per-key usage history) are kept.
 pub const USAGE_RETENTION_DAYS: i64 = 32;
 
-pub fn counter_key(account_id: &str, day: NaiveDate, class: QuotaClass) -> Key {
+pub fn counter_key(account_id: &crate::ids::AccountId, day: NaiveDate, class: QuotaClass) -> Key {
     keyspace::quota_counter(account_id, day, class.as_str())
 }
 
@@ -89,8 +89,8 @@ impl QuotaState {
 
 /// The single write of an admitted request.
 pub fn admission(
-    account_id: &str,
-    key_id: &str,
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
     class: QuotaClass,
     limit: u32,
     window: &Window,
@@ -107,7 +107,12 @@ pub fn admission(
 }
 
 /// Gives a unit back (a request refused after admission, e.g. 404 or 422).
-pub fn refund(account_id: &str, key_id: &str, class: QuotaClass, window: &Window) -> Increment {
+pub fn refund(
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
+    class: QuotaClass,
+    window: &Window,
+) -> Increment {
     Increment::new(counter_key(account_id, window.day, class), "count", -1)
         .also_add(format!("key#{key_id}"), -1)
 }

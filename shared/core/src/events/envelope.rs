@@ -59,17 +59,17 @@ pub struct Event {
     pub kind: EventType,
     #[serde(with = "rfc3339")]
     pub timestamp: DateTime<Utc>,
-    pub account_id: String,
+    pub account_id: crate::ids::AccountId,
     pub data: Value,
 }
 
 impl Event {
-    pub fn new(kind: EventType, account_id: impl Into<String>, data: Value) -> Self {
+    pub fn new(kind: EventType, account_id: &crate::ids::AccountId, data: Value) -> Self {
         Self {
             id: ids::new_id("evt"),
             kind,
             timestamp: clock::now(),
-            account_id: account_id.into(),
+            account_id: account_id.clone(),
             data,
         }
     }
@@ -99,14 +99,15 @@ mod tests {
 
     #[test]
     fn envelope_has_the_documented_shape() {
+        let account = crate::ids::AccountId::generate();
         let event = Event::new(
             EventType::ChartCalculated,
-            "acct_1",
+            &account,
             serde_json::json!({"chart_id": "c"}),
         );
         let json = serde_json::to_value(&event).expect("serialises");
         assert_eq!(json["type"], "chart.calculated");
-        assert_eq!(json["account_id"], "acct_1");
+        assert_eq!(json["account_id"], account.as_str());
         assert!(json["id"].as_str().is_some_and(|id| id.starts_with("evt_")));
         assert!(json["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
         let back: Event = serde_json::from_value(json).expect("round trips");

@@ -31,7 +31,7 @@ tokio::task_local! {
 /// type). Inside a request it is held until the response (see the module docs); elsewhere (queue
 /// consumers) it is sent at once. A send failure is logged, not returned: the work the event
 /// reports is done and must not be reported as failed.
-pub async fn publish(app: &App, kind: EventType, account_id: &str, data: Value) {
+pub async fn publish(app: &App, kind: EventType, account_id: &crate::ids::AccountId, data: Value) {
     if !crate::webhooks::subscriptions::is_wanted(app, account_id, kind).await {
         return;
     }

@@ -5,14 +5,15 @@
 use chrono::NaiveDate;
 
 use super::{Key, Query, Table};
+use crate::ids::{AccountId, ChartId, EndpointId, KeyId};
 
 /// The partition of everything an account owns.
-fn account_partition(account_id: &str) -> String {
+fn account_partition(account_id: &AccountId) -> String {
     format!("ACCT#{account_id}")
 }
 
 /// An account's own item (`entities`).
-pub fn account(account_id: &str) -> Key {
+pub fn account(account_id: &AccountId) -> Key {
     Key::new(Table::Entities, account_partition(account_id), "ACCOUNT")
 }
 
@@ -20,7 +21,7 @@ pub fn account(account_id: &str) -> Key {
 pub const ACCOUNTS_INDEX: &str = "ACCOUNTS";
 
 /// An API key's record under its account.
-pub fn api_key(account_id: &str, key_id: &str) -> Key {
+pub fn api_key(account_id: &AccountId, key_id: &KeyId) -> Key {
     Key::new(
         Table::Entities,
         account_partition(account_id),
@@ -29,7 +30,7 @@ pub fn api_key(account_id: &str, key_id: &str) -> Key {
 }
 
 /// An account's API keys.
-pub fn api_keys(account_id: &str) -> Query {
+pub fn api_keys(account_id: &AccountId) -> Query {
     Query::partition(Table::Entities, account_partition(account_id)).with_prefix("KEY#")
 }
 
@@ -39,7 +40,7 @@ pub fn api_key_by_hash(hash: &str) -> Key {
 }
 
 /// An account's quota counter for one class on one UTC day (`counters`).
-pub fn quota_counter(account_id: &str, day: NaiveDate, class: &str) -> Key {
+pub fn quota_counter(account_id: &AccountId, day: NaiveDate, class: &str) -> Key {
     Key::new(
         Table::Counters,
         account_partition(account_id),
@@ -48,7 +49,7 @@ pub fn quota_counter(account_id: &str, day: NaiveDate, class: &str) -> Key {
 }
 
 /// Every quota counter of an account, oldest day first.
-pub fn quota_counters(account_id: &str) -> Query {
+pub fn quota_counters(account_id: &AccountId) -> Query {
     Query::partition(Table::Counters, account_partition(account_id)).with_prefix("QUOTA#")
 }
 
@@ -60,7 +61,7 @@ pub fn parse_quota_counter(sort_key: &str) -> Option<(NaiveDate, &str)> {
 }
 
 /// A claimed `Idempotency-Key` of an account.
-pub fn idempotency_claim(account_id: &str, idempotency_key: &str) -> Key {
+pub fn idempotency_claim(account_id: &AccountId, idempotency_key: &str) -> Key {
     Key::new(
         Table::Entities,
         account_partition(account_id),
@@ -69,7 +70,7 @@ pub fn idempotency_claim(account_id: &str, idempotency_key: &str) -> Key {
 }
 
 /// A webhook endpoint under its account.
-pub fn webhook(account_id: &str, endpoint_id: &str) -> Key {
+pub fn webhook(account_id: &AccountId, endpoint_id: &EndpointId) -> Key {
     Key::new(
         Table::Entities,
         account_partition(account_id),
@@ -78,12 +79,12 @@ pub fn webhook(account_id: &str, endpoint_id: &str) -> Key {
 }
 
 /// An account's webhook endpoints.
-pub fn webhooks(account_id: &str) -> Query {
+pub fn webhooks(account_id: &AccountId) -> Query {
     Query::partition(Table::Entities, account_partition(account_id)).with_prefix("WEBHOOK#")
 }
 
 /// An account's endpoint counter (the limit is a ceiling on it).
-pub fn webhook_count(account_id: &str) -> Key {
+pub fn webhook_count(account_id: &AccountId) -> Key {
     Key::new(
         Table::Entities,
         account_partition(account_id),
@@ -91,12 +92,17 @@ pub fn webhook_count(account_id: &str) -> Key {
     )
 }
 
-fn endpoint_partition(endpoint_id: &str) -> String {
+fn endpoint_partition(endpoint_id: &EndpointId) -> String {
     format!("WEBHOOK#{endpoint_id}")
 }
 
 /// One delivery attempt in an endpoint's log (`logs`), in time order.
-pub fn delivery_attempt(endpoint_id: &str, at_ms: i64, webhook_id: &str, attempt: u32) -> Key {
+pub fn delivery_attempt(
+    endpoint_id: &EndpointId,
+    at_ms: i64,
+    webhook_id: &str,
+    attempt: u32,
+) -> Key {
     Key::new(
         Table::Logs,
         endpoint_partition(endpoint_id),
@@ -105,12 +111,12 @@ pub fn delivery_attempt(endpoint_id: &str, at_ms: i64, webhook_id: &str, attempt
 }
 
 /// An endpoint's delivery attempts.
-pub fn delivery_attempts(endpoint_id: &str) -> Query {
+pub fn delivery_attempts(endpoint_id: &EndpointId) -> Query {
     Query::partition(Table::Logs, endpoint_partition(endpoint_id)).with_prefix("DELIVERY#")
 }
 
 /// A dead-lettered delivery kept for replay.
-pub fn dead_letter(endpoint_id: &str, at_ms: i64, webhook_id: &str) -> Key {
+pub fn dead_letter(endpoint_id: &EndpointId, at_ms: i64, webhook_id: &str) -> Key {
     Key::new(
         Table::Logs,
         endpoint_partition(endpoint_id),
@@ -119,12 +125,12 @@ pub fn dead_letter(endpoint_id: &str, at_ms: i64, webhook_id: &str) -> Key {
 }
 
 /// An endpoint's dead-lettered deliveries, oldest first.
-pub fn dead_letters(endpoint_id: &str) -> Query {
+pub fn dead_letters(endpoint_id: &EndpointId) -> Query {
     Query::partition(Table::Logs, endpoint_partition(endpoint_id)).with_prefix("DEAD#")
 }
 
 /// A saved chart's summary (what lists show).
-pub fn saved_chart(account_id: &str, chart_id: &str) -> Key {
+pub fn saved_chart(account_id: &AccountId, chart_id: &ChartId) -> Key {
     Key::new(
         Table::Entities,
         account_partition(account_id),
@@ -133,7 +139,7 @@ pub fn saved_chart(account_id: &str, chart_id: &str) -> Key {
 }
 
 /// A saved chart's document (input and full chart).
-pub fn saved_chart_document(account_id: &str, chart_id: &str) -> Key {
+pub fn saved_chart_document(account_id: &AccountId, chart_id: &ChartId) -> Key {
     Key::new(
         Table::Entities,
         account_partition(account_id),
@@ -143,7 +149,7 @@ pub fn saved_chart_document(account_id: &str, chart_id: &str) -> Key {
 
 /// An account's saved-chart summaries (not their documents: `CHART#` sorts before `CHARTDOC#`
 /// only by prefix, so the prefix includes the `#`).
-pub fn saved_charts(account_id: &str) -> Query {
+pub fn saved_charts(account_id: &AccountId) -> Query {
     Query::partition(Table::Entities, account_partition(account_id)).with_prefix("CHART#")
 }
 
@@ -158,10 +164,11 @@ mod tests {
 
     #[test]
     fn keys_are_the_documented_ones() {
-        assert_eq!(api_key("acct_1", "key_2").pk, "ACCT#acct_1");
-        assert_eq!(api_key("acct_1", "key_2").sk, "KEY#key_2");
+        let (account, key) = (AccountId::generate(), KeyId::generate());
+        assert_eq!(api_key(&account, &key).pk, format!("ACCT#{account}"));
+        assert_eq!(api_key(&account, &key).sk, format!("KEY#{key}"));
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("a date");
-        let counter = quota_counter("acct_1", day, "charts");
+        let counter = quota_counter(&account, day, "charts");
         assert_eq!(
             (counter.table, counter.sk.as_str()),
             (Table::Counters, "QUOTA#2026-12-01#charts")
@@ -169,10 +176,14 @@ mod tests {
         assert_eq!(parse_quota_counter(&counter.sk), Some((day, "charts")));
         assert_eq!(parse_quota_counter("KEY#x"), None);
         assert_eq!(
-            delivery_attempt("wh_1", 42, "msg_1", 3).sk,
+            delivery_attempt(&EndpointId::generate(), 42, "msg_1", 3).sk,
             "DELIVERY#0000000000042#msg_1#03"
         );
         // The summaries' prefix never matches a document.
-        assert!(!saved_chart_document("a", "c").sk.starts_with("CHART#"));
+        assert!(
+            !saved_chart_document(&account, &ChartId::generate())
+                .sk
+                .starts_with("CHART#")
+        );
     }
 }

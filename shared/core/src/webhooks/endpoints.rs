@@ -15,7 +15,6 @@ use crate::store::{Condition, Cursor, Increment, Item, Key, StoreError, keyspace
 use crate::{ApiError, App, FieldError, clock, idempotency, ids};
 
 pub const DESCRIPTION_MAX_CHARS: usize = 500;
-const ID_PREFIX: &str = "wh";
 
 /// An endpoint as its owner sees it (the secret only at creation and from `…/secret`).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -34,7 +33,7 @@ pub struct EndpointView {
 impl From<&EndpointRecord> for EndpointView {
     fn from(record: &EndpointRecord) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             url: record.url.clone(),
             description: record.description.clone(),
             event_types: record.event_types.clone(),
@@ -167,11 +166,11 @@ fn not_found() -> ApiError {
 }
 
 /// The account's endpoint counter: admitted atomically with a ceiling, as quotas are.
-fn count_key(account_id: &str) -> Key {
+fn count_key(account_id: &crate::ids::AccountId) -> Key {
     keyspace::webhook_count(account_id)
 }
 
-fn count_change(account_id: &str, by: i64) -> crate::store::WriteOp {
+fn count_change(account_id: &crate::ids::AccountId, by: i64) -> crate::store::WriteOp {
     let mut change = Increment::new(count_key(account_id), "endpoints", by);
     if by > 0 {
         change.ceiling = Some(MAX_ENDPOINTS as i64);
@@ -181,7 +180,7 @@ fn count_change(account_id: &str, by: i64) -> crate::store::WriteOp {
 
 pub async fn create(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     request: NewEndpoint,
     idempotency_key: Option<&str>,
 ) -> Result<(CreatedEndpointView, bool), ApiError> {
@@ -218,8 +217,8 @@ pub async fn create(
     }
     let now = clock::now();
     let record = EndpointRecord {
-        id: ids::new_id(ID_PREFIX),
-        account_id: account_id.to_owned(),
+        id: crate::ids::EndpointId::generate(),
+        account_id: account_id.clone(),
         url,
         description,
         event_types,
@@ -276,25 +275,31 @@ pub async fn create(
     ))
 }
 
-async fn own(app: &App, account_id: &str, id: &str) -> Result<EndpointRecord, ApiError> {
-    if !ids::is_valid(ID_PREFIX, id) {
-        return Err(not_found());
-    }
+async fn own(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    id: &str,
+) -> Result<EndpointRecord, ApiError> {
+    let id = crate::ids::EndpointId::parse(id).ok_or_else(not_found)?;
     let item = app
         .store
-        .get_consistent(&record_key(account_id, id))
+        .get_consistent(&record_key(account_id, &id))
         .await?
         .ok_or_else(not_found)?;
     Ok(item.parse()?)
 }
 
-pub async fn get(app: &App, account_id: &str, id: &str) -> Result<EndpointView, ApiError> {
+pub async fn get(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    id: &str,
+) -> Result<EndpointView, ApiError> {
     Ok(EndpointView::from(&own(app, account_id, id).await?))
 }
 
 pub async fn list(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     limit: usize,
     cursor: Option<Cursor>,
 ) -> Result<(Vec<EndpointView>, Option<Cursor>), ApiError> {
@@ -333,7 +338,7 @@ async fn save(app: &App, mut record: EndpointRecord) -> Result<EndpointRecord, A
 
 pub async fn update(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     id: &str,
     patch: EndpointPatch,
 ) -> Result<EndpointView, ApiError> {
@@ -374,14 +379,16 @@ pub async fn update(
     Ok(EndpointView::from(&saved))
 }
 
-pub async fn delete(app: &App, account_id: &str, id: &str) -> Result<(), ApiError> {
-    if !ids::is_valid(ID_PREFIX, id) {
-        return Err(not_found());
-    }
+pub async fn delete(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    id: &str,
+) -> Result<(), ApiError> {
+    let id = crate::ids::EndpointId::parse(id).ok_or_else(not_found)?;
     app.store
         .transact(vec![
             crate::store::WriteOp::Delete {
-                key: record_key(account_id, id),
+                key: record_key(account_id, &id),
                 condition: Some(Condition::Exists),
             },
             count_change(account_id, -1),
@@ -442,7 +449,11 @@ pub async fn mark_healthy(app: &App, endpoint: &EndpointRecord) -> Result<(), Ap
 }
 
 /// A new secret; the old one keeps signing (alongside) until the grace period ends.
-pub async fn rotate_secret(app: &App, account_id: &str, id: &str) -> Result<SecretView, ApiError> {
+pub async fn rotate_secret(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    id: &str,
+) -> Result<SecretView, ApiError> {
     let mut record = own(app, account_id, id).await?;
     let grace = chrono::Duration::from_std(app.config.webhook_secret_grace)
         .unwrap_or_else(|_| chrono::Duration::hours(24));
@@ -466,7 +477,11 @@ fn secret_view(record: &EndpointRecord) -> SecretView {
     }
 }
 
-pub async fn secret(app: &App, account_id: &str, id: &str) -> Result<SecretView, ApiError> {
+pub async fn secret(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    id: &str,
+) -> Result<SecretView, ApiError> {
     Ok(secret_view(&own(app, account_id, id).await?))
 }
 
@@ -483,7 +498,11 @@ pub struct TestDelivery {
 
 /// Delivers a signed `webhook.test` event to the endpoint now (enabled or not) and reports the
 /// receiver's answer.
-pub async fn send_test(app: &App, account_id: &str, id: &str) -> Result<TestDelivery, ApiError> {
+pub async fn send_test(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+    id: &str,
+) -> Result<TestDelivery, ApiError> {
     let record = own(app, account_id, id).await?;
     let now = clock::now();
     let webhook_id = ids::new_id("msg");

@@ -17,15 +17,15 @@ use crate::{App, clock};
 pub struct DeliveryMessage {
     /// `webhook-id`: the same on every attempt (receivers deduplicate on it).
     pub webhook_id: String,
-    pub account_id: String,
-    pub endpoint_id: String,
+    pub account_id: crate::ids::AccountId,
+    pub endpoint_id: crate::ids::EndpointId,
     pub event_type: String,
     /// The body sent: `{type, timestamp, data}`.
     pub payload: Value,
 }
 
 /// A stable id per (event, endpoint): a re-run fan-out produces the same `webhook-id`.
-pub fn webhook_id(event_id: &str, endpoint_id: &str) -> String {
+pub fn webhook_id(event_id: &str, endpoint_id: &crate::ids::EndpointId) -> String {
     let digest = Sha256::digest(format!("{event_id}/{endpoint_id}"));
     format!("msg_{}", crate::ids::hex(&digest[..13]))
 }

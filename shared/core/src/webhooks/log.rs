@@ -60,11 +60,20 @@ impl LoggedAttempt {
     }
 }
 
-fn log_key(endpoint_id: &str, at: DateTime<Utc>, webhook_id: &str, attempt: u32) -> Key {
+fn log_key(
+    endpoint_id: &crate::ids::EndpointId,
+    at: DateTime<Utc>,
+    webhook_id: &str,
+    attempt: u32,
+) -> Key {
     keyspace::delivery_attempt(endpoint_id, at.timestamp_millis(), webhook_id, attempt)
 }
 
-pub(super) async fn log_attempt(app: &App, endpoint_id: &str, entry: &LoggedAttempt) {
+pub(super) async fn log_attempt(
+    app: &App,
+    endpoint_id: &crate::ids::EndpointId,
+    entry: &LoggedAttempt,
+) {
     let item = match Item::from_serializable(
         log_key(endpoint_id, entry.at, &entry.webhook_id, entry.attempt),
         entry,
@@ -90,7 +99,7 @@ struct DeadDelivery {
     message: DeliveryMessage,
 }
 
-fn dead_key(endpoint_id: &str, at: DateTime<Utc>, webhook_id: &str) -> Key {
+fn dead_key(endpoint_id: &crate::ids::EndpointId, at: DateTime<Utc>, webhook_id: &str) -> Key {
     keyspace::dead_letter(endpoint_id, at.timestamp_millis(), webhook_id)
 }
 
@@ -138,16 +147,16 @@ pub(super) async fn dead_letter(
 /// The endpoint's delivery attempts, newest first.
 pub async fn attempts(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     endpoint_id: &str,
     limit: usize,
     cursor: Option<crate::store::Cursor>,
 ) -> Result<(Vec<LoggedAttempt>, Option<crate::store::Cursor>), crate::ApiError> {
-    owned(app, account_id, endpoint_id).await?;
+    let endpoint = owned(app, account_id, endpoint_id).await?;
     Ok(app
         .store
         .query(
-            keyspace::delivery_attempts(endpoint_id)
+            keyspace::delivery_attempts(&endpoint.id)
                 .with_limit(limit)
                 .after(cursor)
                 .descending(),
@@ -156,19 +165,17 @@ pub async fn attempts(
         .parse()?)
 }
 
+/// The caller's endpoint with the presented id (a 404 for a malformed or another's id).
 async fn owned(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     endpoint_id: &str,
 ) -> Result<EndpointRecord, crate::ApiError> {
-    if !crate::ids::is_valid("wh", endpoint_id) {
-        return Err(crate::ApiError::NotFound(
-            "No webhook endpoint with this id.".into(),
-        ));
-    }
-    record::record(app, account_id, endpoint_id)
+    let not_found = || crate::ApiError::NotFound("No webhook endpoint with this id.".into());
+    let endpoint_id = crate::ids::EndpointId::parse(endpoint_id).ok_or_else(not_found)?;
+    record::record(app, account_id, &endpoint_id)
         .await?
-        .ok_or_else(|| crate::ApiError::NotFound("No webhook endpoint with this id.".into()))
+        .ok_or_else(not_found)
 }
 
 /// What a replay did.
@@ -181,7 +188,7 @@ pub struct Replayed {
 /// Queues again every delivery to this endpoint that was dead-lettered at or after `since`.
 pub async fn replay(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
     endpoint_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Replayed, crate::ApiError> {
@@ -198,7 +205,7 @@ pub async fn replay(
         let page = app
             .store
             .query(
-                keyspace::dead_letters(endpoint_id)
+                keyspace::dead_letters(&endpoint.id)
                     .with_limit(100)
                     .after(cursor),
             )

@@ -15,8 +15,8 @@ pub const MAX_ENDPOINTS: usize = 20;
 /// What the store holds for an endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointRecord {
-    pub id: String,
-    pub account_id: String,
+    pub id: crate::ids::EndpointId,
+    pub account_id: crate::ids::AccountId,
     pub url: String,
     pub description: Option<String>,
     /// Event types delivered; empty means all.
@@ -58,13 +58,16 @@ impl EndpointRecord {
     }
 }
 
-pub(super) fn record_key(account_id: &str, id: &str) -> Key {
+pub(super) fn record_key(account_id: &crate::ids::AccountId, id: &crate::ids::EndpointId) -> Key {
     keyspace::webhook(account_id, id)
 }
 
 /// Every endpoint of an account, for fan-out: all pages, however many there are (the limit is
 /// enforced at creation; fan-out must not depend on it holding).
-pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, StoreError> {
+pub async fn all_of(
+    app: &App,
+    account_id: &crate::ids::AccountId,
+) -> Result<Vec<EndpointRecord>, StoreError> {
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
@@ -88,8 +91,8 @@ pub async fn all_of(app: &App, account_id: &str) -> Result<Vec<EndpointRecord>, 
 /// The endpoint's current record, if it exists (for the delivery consumer).
 pub async fn record(
     app: &App,
-    account_id: &str,
-    id: &str,
+    account_id: &crate::ids::AccountId,
+    id: &crate::ids::EndpointId,
 ) -> Result<Option<EndpointRecord>, StoreError> {
     match app
         .store

@@ -9,7 +9,7 @@ use crate::events::envelope::EventType;
 
 pub(super) async fn subscriptions(
     app: &App,
-    account_id: &str,
+    account_id: &crate::ids::AccountId,
 ) -> Result<Vec<EndpointRecord>, crate::store::StoreError> {
     let records = app
         .cache
@@ -22,7 +22,7 @@ pub(super) async fn subscriptions(
 
 /// Forgets an account's cached subscriptions (after an endpoint changes): everywhere within the
 /// cache's sync interval.
-pub async fn forget_subscriptions(app: &App, account_id: &str) {
+pub async fn forget_subscriptions(app: &App, account_id: &crate::ids::AccountId) {
     app.cache.invalidate(&SUBSCRIPTIONS, account_id).await;
     app.cache.invalidate(&INTERESTS, account_id).await;
 }
@@ -33,7 +33,7 @@ pub async fn forget_subscriptions(app: &App, account_id: &str) {
 /// is exactly as fresh; an endpoint's creation answers only once every container must see it
 /// (`settle`), so no event published after that answer is dropped. If the endpoints cannot be
 /// read, the answer is yes (never drop an event that might be wanted).
-pub async fn is_wanted(app: &App, account_id: &str, kind: EventType) -> bool {
+pub async fn is_wanted(app: &App, account_id: &crate::ids::AccountId, kind: EventType) -> bool {
     let wanted = app
         .cache
         .load(&INTERESTS, account_id, async || {
