@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orrery::App;
-use orrery::access::manage::{self, NewAccountRequest};
+use orrery::access::manage;
 use orrery::cache::{CHARTS, CacheConfig, KEYS, RedisCache, SharedCache, TwoLevelCache};
 use orrery::config::Config;
 use orrery::embedded::EmbeddedDb;
@@ -207,16 +207,7 @@ async fn two_containers(l2_prefix: Option<String>) -> (App, App) {
 
 async fn revoked_key_stops_everywhere_within_the_bound(l2_prefix: Option<String>) {
     let (a, b) = two_containers(l2_prefix).await;
-    let created = manage::create_account(
-        &a,
-        NewAccountRequest {
-            name: "Acme".into(),
-            tier: orrery::access::Tier::Free,
-            key_name: None,
-        },
-    )
-    .await
-    .unwrap();
+    let created = orrery_tests::new_free_account(&a).await;
     let headers = orrery_tests::bearer_headers(&created.api_key.key);
     let caller = orrery::access::auth::authenticate(&a, &headers)
         .await

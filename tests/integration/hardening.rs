@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use orrery::access::manage::{self, AccountPatch, NewAccountRequest};
+use orrery::access::manage::{self, AccountPatch};
 use orrery::access::{Tier, auth};
 use orrery::consumer::{Consumer, IncomingMessage, Outcome, process_batch};
 use orrery::events::{self, EventType};
@@ -345,16 +345,7 @@ async fn changes_reach_every_container_within_the_sync_interval(kind: Backend) {
     let charts_fn = backend.second_container();
     assert!(!charts_fn.cache.has_shared_level());
     let bound = charts_fn.config.cache.sync_interval + Duration::from_millis(500);
-    let created = manage::create_account(
-        &webhooks_fn,
-        NewAccountRequest {
-            name: "Acme".into(),
-            tier: Tier::Free,
-            key_name: None,
-        },
-    )
-    .await
-    .unwrap();
+    let created = orrery_tests::new_free_account(&webhooks_fn).await;
     let account = created.account.id.clone();
 
     // No endpoint yet: the charts function caches "nobody listens" and queues nothing.
@@ -884,16 +875,7 @@ async fn an_unreachable_redis_is_a_cache_that_misses() {
     orrery::access::ensure_local_secrets(&app, Some(ADMIN_KEY))
         .await
         .unwrap();
-    let created = manage::create_account(
-        &app,
-        NewAccountRequest {
-            name: "Acme".into(),
-            tier: Tier::Free,
-            key_name: None,
-        },
-    )
-    .await
-    .unwrap();
+    let created = orrery_tests::new_free_account(&app).await;
     let headers = orrery_tests::bearer_headers(&created.api_key.key);
     assert!(auth::authenticate(&app, &headers).await.is_ok());
 }

@@ -499,6 +499,21 @@ pub async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     )
 }
 
+/// A new free-tier account made through the domain API (no server): the account and its
+/// first key, shown once.
+pub async fn new_free_account(app: &App) -> orrery::access::manage::NewAccountView {
+    orrery::access::manage::create_account(
+        app,
+        orrery::access::manage::NewAccountRequest {
+            name: "Acme".into(),
+            tier: orrery::access::Tier::Free,
+            key_name: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// A natal chart request the suites share (a London birth, local time with a zone).
 pub fn london() -> serde_json::Value {
     serde_json::json!({"datetime": "1990-05-17T14:30", "timezone": "Europe/London",
