@@ -19,6 +19,7 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_fn_charts::router(app.clone()))
         .merge(orrery_fn_readings::router(app.clone()))
         .merge(orrery_fn_webhooks::router(app.clone()))
+        .merge(orrery_fn_batches::router(app.clone()))
         .merge(orrery_fn_openapi::router())
 }
 
@@ -81,7 +82,7 @@ pub async fn serve(
 
 /// Starts one worker per queue consumer; they stop when `shutdown` turns true.
 pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut workers = vec![
         spawn_worker(
             Arc::new(orrery_fn_events::EventsConsumer::new(app.clone())),
             app.queues.events.main.clone(),
@@ -98,7 +99,25 @@ pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
                 visibility: std::time::Duration::from_secs(60),
                 ..WorkerSettings::default()
             },
-            shutdown,
+            shutdown.clone(),
         ),
-    ]
+    ];
+    // Two batch workers: a chunk is CPU-bound, and this machine class has two cores.
+    for _ in 0..BATCH_WORKERS {
+        workers.push(spawn_worker(
+            Arc::new(orrery_fn_batch_worker::BatchConsumer::new(app.clone())),
+            app.queues.batch_items.main.clone(),
+            WorkerSettings {
+                // A chunk runs in milliseconds; a crashed worker's chunk comes back after this.
+                visibility: std::time::Duration::from_secs(30),
+                batch_size: 2,
+                ..WorkerSettings::default()
+            },
+            shutdown.clone(),
+        ));
+    }
+    workers
 }
+
+/// In-process batch workers.
+const BATCH_WORKERS: usize = 2;

@@ -231,12 +231,20 @@ pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResource
         orrery::app::DELIVERIES_MAX_RECEIVES,
     )
     .await;
+    let (batch_items_queue_url, batch_items_dlq_url) = create_queue_pair(
+        &sqs,
+        &format!("batch-items-{suffix}"),
+        orrery::app::BATCH_ITEMS_MAX_RECEIVES + 1,
+    )
+    .await;
     AwsResources {
         tables,
         events_queue_url,
         events_dlq_url,
         deliveries_queue_url,
         deliveries_dlq_url,
+        batch_items_queue_url,
+        batch_items_dlq_url,
     }
 }
 

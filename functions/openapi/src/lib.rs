@@ -29,6 +29,7 @@ pub fn document() -> OpenApi {
     for part in [
         orrery_fn_readings::openapi(),
         orrery_fn_webhooks::openapi(),
+        orrery_fn_batches::openapi(),
         orrery_fn_api_keys::openapi(),
         orrery_fn_admin::openapi(),
     ] {

@@ -22,6 +22,9 @@ use crate::store::embedded::EmbeddedStore;
 
 /// How many receives before a message goes to its dead-letter queue (matches `template.yaml`).
 pub const EVENTS_MAX_RECEIVES: u32 = 5;
+/// A batch chunk is retried this often before its items are recorded as failed (the worker
+/// does that on the last receive itself, so a batch always finishes).
+pub const BATCH_ITEMS_MAX_RECEIVES: u32 = 5;
 /// The delivery consumer moves a message to the dead-letter queue itself after its last
 /// attempt; this bound only catches messages that cannot be handled at all.
 pub const DELIVERIES_MAX_RECEIVES: u32 = crate::webhooks::schedule::MAX_ATTEMPTS + 2;
@@ -32,6 +35,8 @@ pub struct Queues {
     pub events: QueuePair,
     /// One message per webhook delivery, consumed by the `webhook-delivery` function.
     pub deliveries: QueuePair,
+    /// One message per chunk of a batch job, consumed by the `batch-worker` function.
+    pub batch_items: QueuePair,
 }
 
 #[derive(Clone)]
@@ -180,6 +185,10 @@ impl App {
                 main: queue(&resources.deliveries_queue_url),
                 dead_letters: queue(&resources.deliveries_dlq_url),
             },
+            batch_items: QueuePair {
+                main: queue(&resources.batch_items_queue_url),
+                dead_letters: queue(&resources.batch_items_dlq_url),
+            },
         };
         Self::from_parts(
             config,
@@ -238,6 +247,7 @@ impl App {
         let queues = Queues {
             events: embedded_pair(&db, "events", EVENTS_MAX_RECEIVES),
             deliveries: embedded_pair(&db, "deliveries", DELIVERIES_MAX_RECEIVES),
+            batch_items: embedded_pair(&db, "batch-items", BATCH_ITEMS_MAX_RECEIVES + 1),
         };
         Self::from_parts(
             config,

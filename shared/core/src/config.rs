@@ -75,6 +75,11 @@ pub struct Config {
     pub webhook_retry_scale: f64,
     /// How long one delivery attempt may take.
     pub webhook_timeout: Duration,
+    /// A batch's window: items not started within it are given up (`expired`).
+    pub batch_window: Duration,
+    /// The most bytes one results response carries before it ends (the caller continues with
+    /// `?after=`): Lambda answers at most 6 MB, so the template sets 5 MiB; none streams all.
+    pub batch_results_max_bytes: Option<usize>,
 }
 
 impl Default for Config {
@@ -92,6 +97,8 @@ impl Default for Config {
             webhook_secret_grace: Duration::from_secs(24 * 60 * 60),
             webhook_retry_scale: 1.0,
             webhook_timeout: crate::webhooks::client::TIMEOUT,
+            batch_window: Duration::from_secs(24 * 60 * 60),
+            batch_results_max_bytes: None,
         }
     }
 }
@@ -180,6 +187,13 @@ impl Config {
                 crate::webhooks::client::TIMEOUT.as_millis() as u64,
             )?)
             .clamp(Duration::from_millis(100), crate::webhooks::client::TIMEOUT),
+            batch_window: Duration::from_secs(
+                env_or("ORRERY_BATCH_WINDOW_SECONDS", 86_400u64)?.clamp(0, 7 * 86_400),
+            ),
+            batch_results_max_bytes: match env_or("ORRERY_BATCH_RESULTS_MAX_BYTES", 0usize)? {
+                0 => None,
+                bytes => Some(bytes.max(64 * 1024)),
+            },
         })
     }
 }
@@ -192,6 +206,8 @@ pub struct AwsResources {
     pub events_dlq_url: String,
     pub deliveries_queue_url: String,
     pub deliveries_dlq_url: String,
+    pub batch_items_queue_url: String,
+    pub batch_items_dlq_url: String,
 }
 
 impl AwsResources {
@@ -206,6 +222,8 @@ impl AwsResources {
             events_dlq_url: env_required("ORRERY_EVENTS_DLQ_URL")?,
             deliveries_queue_url: env_required("ORRERY_DELIVERIES_QUEUE_URL")?,
             deliveries_dlq_url: env_required("ORRERY_DELIVERIES_DLQ_URL")?,
+            batch_items_queue_url: env_required("ORRERY_BATCH_ITEMS_QUEUE_URL")?,
+            batch_items_dlq_url: env_required("ORRERY_BATCH_ITEMS_DLQ_URL")?,
         })
     }
 }

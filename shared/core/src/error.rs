@@ -44,6 +44,27 @@ impl FieldError {
     }
 }
 
+/// The errors of one item of a list the request carries (a batch's `requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ItemProblem {
+    /// The item's position in the list, from 0.
+    pub index: usize,
+    /// The item's `custom_id`, when it has a readable one.
+    pub custom_id: Option<String>,
+    /// Its field errors, paths relative to the item (`body.latitude`).
+    pub errors: Vec<FieldError>,
+}
+
+/// A request for several quota units that the day's remaining quota cannot cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    pub policy: String,
+    pub needed: u32,
+    pub available: u32,
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+    pub retry_after_seconds: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("bad request: {0}")]
@@ -73,6 +94,12 @@ pub enum ApiError {
         detail: String,
         retry_after_seconds: u64,
     },
+    /// 429: all-or-nothing units the quota cannot cover (`needed`, `available`, `resets_at`).
+    #[error("quota shortfall: {0:?}")]
+    QuotaShortfall(Box<Shortfall>),
+    /// 422: invalid items of a list, each by index and `custom_id`.
+    #[error("invalid items: {} of them", .0.len())]
+    InvalidItems(Vec<ItemProblem>),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -99,7 +126,10 @@ impl ApiError {
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::QuotaShortfall(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::InvalidItems(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -120,8 +150,11 @@ impl ApiError {
             ApiError::HeadersTooLarge(_) => {
                 ("header-fields-too-large", "Request header fields too large")
             }
-            ApiError::Validation(_) => ("validation-error", "Invalid request"),
+            ApiError::Validation(_) | ApiError::InvalidItems(_) => {
+                ("validation-error", "Invalid request")
+            }
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            ApiError::QuotaShortfall(_) => ("quota-shortfall", "Not enough quota left today"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
     }
@@ -148,6 +181,19 @@ impl ApiError {
             }
             ApiError::Validation(errors) => format!("{} fields are invalid.", errors.len()),
             ApiError::RateLimited { detail, .. } => detail.clone(),
+            ApiError::QuotaShortfall(shortfall) => format!(
+                "This request needs {} units of the {} quota and {} are left today; it resets at {}.",
+                shortfall.needed,
+                shortfall.policy,
+                shortfall.available,
+                crate::clock::rfc3339(shortfall.resets_at)
+            ),
+            ApiError::InvalidItems(items) => format!(
+                "{} item{} of the request {} invalid; nothing was accepted.",
+                items.len(),
+                if items.len() == 1 { "" } else { "s" },
+                if items.len() == 1 { "is" } else { "are" }
+            ),
             ApiError::Internal(_) => {
                 "The server failed to handle the request; it has been logged.".into()
             }
@@ -160,6 +206,24 @@ impl ApiError {
             errors: match self {
                 ApiError::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
+            },
+            items: match self {
+                ApiError::InvalidItems(items) => Some(items.clone()),
+                _ => None,
+            },
+            needed: match self {
+                ApiError::QuotaShortfall(shortfall) => Some(shortfall.needed),
+                _ => None,
+            },
+            available: match self {
+                ApiError::QuotaShortfall(shortfall) => Some(shortfall.available),
+                _ => None,
+            },
+            resets_at: match self {
+                ApiError::QuotaShortfall(shortfall) => {
+                    Some(crate::clock::rfc3339(shortfall.resets_at))
+                }
+                _ => None,
             },
         }
     }
@@ -175,6 +239,18 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Invalid items of a list (a batch), each with its own field errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemProblem>>,
+    /// Quota shortfall: the units the request needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed: Option<u32>,
+    /// Quota shortfall: the units left today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<u32>,
+    /// Quota shortfall: when the quota resets (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -196,6 +272,12 @@ impl IntoResponse for ApiError {
                 ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            ApiError::QuotaShortfall(shortfall) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(shortfall.retry_after_seconds),
+                );
             }
             ApiError::Unauthorized(_) => {
                 headers.insert(

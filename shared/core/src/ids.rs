@@ -134,6 +134,11 @@ prefixed_id!(
     ChartId,
     "chart"
 );
+prefixed_id!(
+    /// `batch_…`: a batch job.
+    BatchId,
+    "batch"
+);
 
 #[cfg(test)]
 mod tests {

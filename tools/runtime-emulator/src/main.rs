@@ -166,6 +166,14 @@ async fn measure_once(binary: &PathBuf, event: Arc<String>) -> anyhow::Result<Sa
             "ORRERY_DELIVERIES_DLQ_URL",
             "https://sqs.us-east-1.amazonaws.com/123456789012/orrery-deliveries-dlq",
         )
+        .env(
+            "ORRERY_BATCH_ITEMS_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/orrery-batch-items",
+        )
+        .env(
+            "ORRERY_BATCH_ITEMS_DLQ_URL",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/orrery-batch-items-dlq",
+        )
         .env("ORRERY_ADMIN_KEY_SECRET", "orrery-admin-key")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

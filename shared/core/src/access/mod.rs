@@ -10,7 +10,7 @@ pub mod tiers;
 use crate::App;
 use crate::secrets::{SecretError, SecretString, Secrets};
 
-pub use auth::{Admin, Caller, metered};
+pub use auth::{Admin, Caller, authenticated, metered, quota_state};
 pub use tiers::{QuotaClass, Tier};
 
 /// Makes sure the local runtime has its admin key and key pepper. The admin key is

@@ -58,6 +58,17 @@ impl QuotaState {
         self.limit.saturating_sub(self.used)
     }
 
+    /// The 429 of a request that needs `needed` units at once and finds fewer left.
+    pub fn shortfall(&self, needed: u32) -> crate::ApiError {
+        crate::ApiError::QuotaShortfall(Box::new(crate::error::Shortfall {
+            policy: self.class.policy_name(),
+            needed,
+            available: self.remaining(),
+            resets_at: self.resets_at,
+            retry_after_seconds: self.reset_in_seconds,
+        }))
+    }
+
     /// IETF httpapi RateLimit headers (draft-11 syntax) and the familiar X-RateLimit-* ones.
     pub fn apply(&self, headers: &mut HeaderMap) {
         let policy = self.class.policy_name();
@@ -96,14 +107,31 @@ pub fn admission(
     window: &Window,
     now: DateTime<Utc>,
 ) -> Increment {
-    Increment::new(counter_key(account_id, window.day, class), "count", 1)
-        .with_ceiling(i64::from(limit))
-        .expiring_at((window.resets_at + ChronoDuration::days(USAGE_RETENTION_DAYS)).timestamp())
-        .also_add(format!("key#{key_id}"), 1)
-        .also_set(
-            format!("last#{key_id}"),
-            serde_json::Value::from(crate::clock::rfc3339(now)),
-        )
+    reservation(account_id, key_id, class, limit, window, now, 1)
+}
+
+/// Takes `units` at once, all or none (a batch reserves one per item at submission).
+pub fn reservation(
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
+    class: QuotaClass,
+    limit: u32,
+    window: &Window,
+    now: DateTime<Utc>,
+    units: u32,
+) -> Increment {
+    Increment::new(
+        counter_key(account_id, window.day, class),
+        "count",
+        i64::from(units),
+    )
+    .with_ceiling(i64::from(limit))
+    .expiring_at((window.resets_at + ChronoDuration::days(USAGE_RETENTION_DAYS)).timestamp())
+    .also_add(format!("key#{key_id}"), i64::from(units))
+    .also_set(
+        format!("last#{key_id}"),
+        serde_json::Value::from(crate::clock::rfc3339(now)),
+    )
 }
 
 /// Gives a unit back (a request refused after admission, e.g. 404 or 422).
@@ -113,8 +141,24 @@ pub fn refund(
     class: QuotaClass,
     window: &Window,
 ) -> Increment {
-    Increment::new(counter_key(account_id, window.day, class), "count", -1)
-        .also_add(format!("key#{key_id}"), -1)
+    refund_units(account_id, key_id, class, window.day, 1)
+}
+
+/// Gives `units` back to the counter of `day` (the day they were taken, which for a batch
+/// item may be before today).
+pub fn refund_units(
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
+    class: QuotaClass,
+    day: NaiveDate,
+    units: u32,
+) -> Increment {
+    Increment::new(
+        counter_key(account_id, day, class),
+        "count",
+        -i64::from(units),
+    )
+    .also_add(format!("key#{key_id}"), -i64::from(units))
 }
 
 #[cfg(test)]

@@ -25,10 +25,23 @@ pub enum EventType {
     WebhookTest,
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
+    /// A batch ended with every item done, some possibly failed (`status` says which).
+    #[serde(rename = "batch.completed")]
+    BatchCompleted,
+    /// A batch ended with every item failed.
+    #[serde(rename = "batch.failed")]
+    BatchFailed,
+    #[serde(rename = "batch.cancelled")]
+    BatchCancelled,
+    #[serde(rename = "batch.expired")]
+    BatchExpired,
+    /// A running batch's counts, at most once a second per batch.
+    #[serde(rename = "batch.progress")]
+    BatchProgress,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 12] = [
         EventType::ChartCalculated,
         EventType::ChartSaved,
         EventType::ReadingGenerated,
@@ -36,6 +49,11 @@ impl EventType {
         EventType::KeyRevoked,
         EventType::WebhookTest,
         EventType::EndpointDisabled,
+        EventType::BatchCompleted,
+        EventType::BatchFailed,
+        EventType::BatchCancelled,
+        EventType::BatchExpired,
+        EventType::BatchProgress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +65,11 @@ impl EventType {
             EventType::KeyRevoked => "key.revoked",
             EventType::WebhookTest => "webhook.test",
             EventType::EndpointDisabled => "endpoint.disabled",
+            EventType::BatchCompleted => "batch.completed",
+            EventType::BatchFailed => "batch.failed",
+            EventType::BatchCancelled => "batch.cancelled",
+            EventType::BatchExpired => "batch.expired",
+            EventType::BatchProgress => "batch.progress",
         }
     }
 }

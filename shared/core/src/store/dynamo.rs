@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, PutRequest, ReturnValue, TransactWriteItem,
+    Update, WriteRequest,
 };
 use serde_json::{Map, Number, Value};
 
@@ -21,6 +22,8 @@ use super::{
 use crate::clock;
 
 const INDEX_NAME: &str = "gsi1";
+/// `BatchWriteItem` takes at most 25 writes a request.
+const BATCH_WRITE_ITEMS: usize = 25;
 
 /// Physical table names, from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,6 +363,53 @@ impl Store for DynamoStore {
             Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
             Err(err) => Err(backend(err)),
         }
+    }
+
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for item in &items {
+            item.validate()?;
+        }
+        for group in items.chunks(BATCH_WRITE_ITEMS) {
+            let mut pending: HashMap<String, Vec<WriteRequest>> = HashMap::new();
+            for item in group {
+                let put = PutRequest::builder()
+                    .set_item(Some(item_attributes(item)))
+                    .build()
+                    .map_err(backend)?;
+                pending
+                    .entry(self.table(item.key.table).to_owned())
+                    .or_default()
+                    .push(WriteRequest::builder().put_request(put).build());
+            }
+            // Unprocessed items (throttling) are sent again with backoff until none is left.
+            let mut delay = std::time::Duration::from_millis(25);
+            for attempt in 0.. {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                pending = output
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(_, requests)| !requests.is_empty())
+                    .collect();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(StoreError::Backend(
+                        "BatchWriteItem left items unprocessed after 8 retries".into(),
+                    ));
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(1));
+            }
+        }
+        Ok(())
     }
 
     async fn delete(

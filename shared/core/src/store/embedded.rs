@@ -324,6 +324,23 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for item in &items {
+            item.validate()?;
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .write(move |txn| {
+                for item in &items {
+                    write_item(txn, item)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete(
         &self,
         key: &Key,

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 
 use super::{Key, Query, Table};
-use crate::ids::{AccountId, ChartId, EndpointId, KeyId};
+use crate::ids::{AccountId, BatchId, ChartId, EndpointId, KeyId};
 
 /// The partition of everything an account owns.
 fn account_partition(account_id: &AccountId) -> String {
@@ -153,6 +153,102 @@ pub fn saved_charts(account_id: &AccountId) -> Query {
     Query::partition(Table::Entities, account_partition(account_id)).with_prefix("CHART#")
 }
 
+/// A batch job's record under its account: status and counts, never the items.
+pub fn batch(account_id: &AccountId, batch_id: &BatchId) -> Key {
+    Key::new(
+        Table::Entities,
+        account_partition(account_id),
+        format!("BATCH#{batch_id}"),
+    )
+}
+
+/// An account's batches (ids sort by creation time: `descending` is newest first).
+pub fn batches(account_id: &AccountId) -> Query {
+    Query::partition(Table::Entities, account_partition(account_id)).with_prefix("BATCH#")
+}
+
+/// The partition of one batch's chunks and results (`logs`: everything in it expires).
+fn batch_partition(batch_id: &BatchId) -> String {
+    format!("BATCH#{batch_id}")
+}
+
+/// The items of one chunk of a batch, as submitted (immutable).
+pub fn batch_chunk_items(batch_id: &BatchId, chunk: u32) -> Key {
+    Key::new(
+        Table::Logs,
+        batch_partition(batch_id),
+        format!("CHUNKITEMS#{chunk:05}"),
+    )
+}
+
+/// The state of one chunk (`pending`, `running`, `done`, `cancelled`, `expired`): small, so
+/// its conditional transitions cost one write unit.
+pub fn batch_chunk_state(batch_id: &BatchId, chunk: u32) -> Key {
+    Key::new(
+        Table::Logs,
+        batch_partition(batch_id),
+        format!("CHUNK#{chunk:05}"),
+    )
+}
+
+/// The chunk number of a chunk state's sort key.
+pub fn parse_batch_chunk_state(sort_key: &str) -> Option<u32> {
+    sort_key.strip_prefix("CHUNK#")?.parse().ok()
+}
+
+/// A batch's chunk states, in chunk order.
+pub fn batch_chunk_states(batch_id: &BatchId) -> Query {
+    Query::partition(Table::Logs, batch_partition(batch_id)).with_prefix("CHUNK#")
+}
+
+/// The sort-key prefix of a batch's result lines.
+pub const BATCH_RESULTS_PREFIX: &str = "RESULT#";
+/// The sort-key prefix of a batch's failed items (their result lines and requests).
+pub const BATCH_FAILURES_PREFIX: &str = "FAILED#";
+
+/// The result line of item `index`, written by chunk `chunk` (lines are read a settled chunk
+/// at a time, so they sort by chunk first).
+pub fn batch_result(batch_id: &BatchId, chunk: u32, index: u32) -> Key {
+    Key::new(
+        Table::Logs,
+        batch_partition(batch_id),
+        format!("{BATCH_RESULTS_PREFIX}{chunk:05}#{index:05}"),
+    )
+}
+
+/// A failed item of a batch: its line again (for `?status=failed`) and its request (for retry).
+pub fn batch_failure(batch_id: &BatchId, chunk: u32, index: u32) -> Key {
+    Key::new(
+        Table::Logs,
+        batch_partition(batch_id),
+        format!("{BATCH_FAILURES_PREFIX}{chunk:05}#{index:05}"),
+    )
+}
+
+/// The lines under `prefix` ([`BATCH_RESULTS_PREFIX`] or [`BATCH_FAILURES_PREFIX`]) of one
+/// chunk, or of the whole batch with `chunk` `None`, in item order.
+pub fn batch_lines(batch_id: &BatchId, prefix: &str, chunk: Option<u32>) -> Query {
+    let query = Query::partition(Table::Logs, batch_partition(batch_id));
+    match chunk {
+        Some(chunk) => query.with_prefix(format!("{prefix}{chunk:05}#")),
+        None => query.with_prefix(prefix),
+    }
+}
+
+/// The partition key of a batch's chunks and lines (cursors into it are checked against it).
+pub fn batch_lines_partition(batch_id: &BatchId) -> String {
+    batch_partition(batch_id)
+}
+
+/// The claim of one second's `batch.progress` event of a batch (at most one per second).
+pub fn batch_progress_claim(batch_id: &BatchId, unix_second: i64) -> Key {
+    Key::new(
+        Table::Logs,
+        batch_partition(batch_id),
+        format!("PROGRESS#{unix_second}"),
+    )
+}
+
 /// The cache's generation board.
 pub fn cache_generations() -> Key {
     Key::new(Table::Entities, "CACHE#GENERATIONS", "BOARD")
@@ -179,6 +275,10 @@ mod tests {
             delivery_attempt(&EndpointId::generate(), 42, "msg_1", 3).sk,
             "DELIVERY#0000000000042#msg_1#03"
         );
+        let batch = BatchId::generate();
+        assert_eq!(batch_result(&batch, 2, 7).sk, "RESULT#00002#00007");
+        assert_eq!(batch_chunk_state(&batch, 3).sk, "CHUNK#00003");
+        assert!(!batch_chunk_items(&batch, 3).sk.starts_with("CHUNK#"));
         // The summaries' prefix never matches a document.
         assert!(
             !saved_chart_document(&account, &ChartId::generate())

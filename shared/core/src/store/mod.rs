@@ -543,6 +543,15 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::LimitExceeded`] (changing nothing) when the result would pass the ceiling.
     /// Returns the new value.
     async fn increment(&self, increment: Increment) -> Result<i64, StoreError>;
+    /// Writes many items unconditionally, each durable on return but not atomically together
+    /// (DynamoDB `BatchWriteItem`, 25 a request; one group commit embedded). For bulk output
+    /// whose keys are deterministic, so a repeated write is an overwrite, never a duplicate.
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for item in items {
+            self.put(item, None).await?;
+        }
+        Ok(())
+    }
     /// All or nothing; at most [`MAX_TRANSACTION_ITEMS`] operations on distinct items.
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
     /// One page of a partition, in sort-key order (index order for index queries); expired

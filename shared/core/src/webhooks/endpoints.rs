@@ -120,6 +120,13 @@ pub fn catalogue() -> Vec<EventTypeInfo> {
                 EventType::EndpointDisabled => {
                     "A webhook endpoint was disabled: it answered 410 Gone, or failed for 5 days."
                 }
+                EventType::BatchCompleted => {
+                    "A batch finished: every item is done (`status` is completed or partially_succeeded)."
+                }
+                EventType::BatchFailed => "A batch finished with every item failed.",
+                EventType::BatchCancelled => "A batch was cancelled; its unstarted items gave their quota back.",
+                EventType::BatchExpired => "A batch passed its 24 h window; its unstarted items gave their quota back.",
+                EventType::BatchProgress => "A running batch's counts (at most once a second per batch).",
             },
         })
         .collect()
