@@ -10,6 +10,51 @@ use orrery::consumer::{WorkerSettings, spawn_worker};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// What the `orrery-local` binary runs: the embedded app on `data_dir` (made if new, refused if
+/// damaged), its admin key (`admin_key`, else the stored one, else a new one printed once),
+/// every router and worker, until `shutdown` completes. `listening` hears the bound address.
+pub async fn run(
+    config: orrery::config::Config,
+    addr: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+    admin_key: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()>,
+    listening: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let app = App::embedded(config, data_dir)?
+        .connect_shared_cache()
+        .await?;
+    if let Some(generated) = orrery::access::ensure_local_secrets(&app, admin_key).await? {
+        // Shown once: it is stored under the data directory, not printed again.
+        println!(
+            "Admin key (shown once, stored in {}): {generated}",
+            data_dir.join("secrets").display()
+        );
+    }
+    app.cache.warm(app.cache.config().hot_set_size).await;
+    orrery_astro::warm_up();
+
+    let (stop, workers_shutdown) = watch::channel(false);
+    let workers = spawn_workers(&app, workers_shutdown);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, data_dir = %data_dir.display(), "orrery-local listening");
+    listening(bound);
+    serve(listener, router(app), async {
+        shutdown.await;
+        tracing::info!("shutting down");
+    })
+    .await;
+    stop.send_replace(true);
+    for worker in workers {
+        worker.await.ok();
+    }
+    Ok(())
+}
+
 /// Every function's routes, as one router without the platform layers.
 pub fn routes(app: &App) -> Router {
     Router::new()
@@ -109,7 +154,7 @@ pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
             app.queues.batch_items.main.clone(),
             WorkerSettings {
                 // A chunk runs in milliseconds; a crashed worker's chunk comes back after this.
-                visibility: std::time::Duration::from_secs(30),
+                visibility: std::time::Duration::from_secs(10),
                 batch_size: 2,
                 ..WorkerSettings::default()
             },

@@ -1,9 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Parser;
-use orrery::App;
 use orrery::config::Config;
 
 /// mimalloc: glibc's malloc/free were ~15 % of the server's CPU under load (many short-lived
@@ -27,39 +25,16 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     orrery::telemetry::init();
     let args = Args::parse();
-    let config = Config::from_env()?;
-    let app = App::embedded(config, &args.data_dir)?
-        .connect_shared_cache()
-        .await?;
     let admin_key = std::env::var("ORRERY_ADMIN_KEY").ok();
-    if let Some(generated) =
-        orrery::access::ensure_local_secrets(&app, admin_key.as_deref()).await?
-    {
-        // Shown once: it is stored under the data directory, not printed again.
-        println!(
-            "Admin key (shown once, stored in {}): {generated}",
-            args.data_dir.join("secrets").display()
-        );
-    }
-    app.cache.warm(app.cache.config().hot_set_size).await;
-    orrery_astro::warm_up();
-
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let workers = orrery_local::spawn_workers(&app, shutdown);
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %args.data_dir.display(), "orrery-local listening");
-    orrery_local::serve(listener, orrery_local::router(app), async {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-    })
-    .await;
-    stop.send_replace(true);
-    for worker in workers {
-        worker.await.ok();
-    }
-    Ok(())
+    orrery_local::run(
+        Config::from_env()?,
+        args.addr,
+        &args.data_dir,
+        admin_key.as_deref(),
+        shutdown_signal(),
+        |_| {},
+    )
+    .await
 }
 
 async fn shutdown_signal() {

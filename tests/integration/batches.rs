@@ -24,6 +24,7 @@ on_both_backends!(
     submissions_are_idempotent,
     another_accounts_batches_are_invisible,
     an_expired_batch_gives_every_unstarted_item_back,
+    a_chunk_delivered_twice_at_once_is_counted_once,
 );
 
 async fn serve(kind: Backend, config: orrery::config::Config) -> TestApp {
@@ -780,4 +781,54 @@ async fn an_expired_batch_gives_every_unstarted_item_back(kind: Backend) {
     assert_eq!(events_of(&server, &account, "batch.expired").await.len(), 1);
     let (_, headers) = submit(&server, &key, vec![chart("x", birth(1))]).await;
     assert_eq!(used(&headers), 1, "every unit came back");
+}
+
+/// Two deliveries of one chunk running at the same time (a visibility timeout that let a
+/// second worker in): both compute and write the same lines, one settle counts.
+async fn a_chunk_delivered_twice_at_once_is_counted_once(kind: Backend) {
+    let server = serve(kind, Default::default()).await;
+    let (account, key) = listening_account(&server, "basic").await;
+    let items: Vec<Value> = (0..150)
+        .map(|n| chart(&format!("c{n}"), birth(n)))
+        .collect();
+    let (batch, _) = submit(&server, &key, items).await;
+    let id = batch["id"].as_str().unwrap();
+    let queue = server.app().queues.batch_items.main.clone();
+    let messages = queue
+        .receive(10, Duration::from_secs(60), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 2);
+    let first = BatchWorker::new(server.app().clone());
+    let second = BatchWorker::new(server.app().clone());
+    for message in &messages {
+        let incoming = IncomingMessage {
+            id: message.id.clone(),
+            body: message.body.clone(),
+            receipt: message.receipt.clone(),
+            receive_count: 1,
+        };
+        let (a, b) = tokio::join!(first.handle(&incoming), second.handle(&incoming));
+        assert_eq!(
+            (a, b),
+            (
+                orrery::consumer::Outcome::Done,
+                orrery::consumer::Outcome::Done
+            )
+        );
+        // And once more, late: a redelivery after the message was settled.
+        assert_eq!(
+            first.handle(&incoming).await,
+            orrery::consumer::Outcome::Done
+        );
+    }
+    let done = status_of(&server, &key, id).await;
+    assert_eq!(
+        done["counts"],
+        json!({"total": 150, "completed": 150, "failed": 0, "cancelled": 0})
+    );
+    let (lines, _) = results(&server, &key, id, "").await;
+    assert_eq!(lines.len(), 150);
+    let completed = events_of(&server, &account, "batch.completed").await;
+    assert_eq!(completed.len(), 1, "one final event");
 }

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 }
 
 mod access;
+mod batch_crash;
 mod batches;
 mod cache;
 mod charts;

@@ -231,9 +231,10 @@ async fn redrive(
     let pair = match name.as_str() {
         "events" => &app.queues.events,
         "deliveries" => &app.queues.deliveries,
+        "batch-items" => &app.queues.batch_items,
         _ => {
             return Err(ApiError::NotFound(
-                "No queue with this name: `events` or `deliveries`.".into(),
+                "No queue with this name: `events`, `deliveries` or `batch-items`.".into(),
             ));
         }
     };
