@@ -172,6 +172,8 @@ fn start(dir: &std::path::Path) -> (Child, String) {
             return (child, format!("http://{}", address.trim()));
         }
     }
+    child.kill().ok();
+    child.wait().ok();
     panic!("the child exited before listening");
 }
 
