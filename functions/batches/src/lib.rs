@@ -46,7 +46,12 @@ fn accepted(submitted: Submitted) -> Response {
         (String = "application/x-ndjson")
     )),
     responses(
-        (status = 202, description = "Accepted: one `batch_items` unit per item is reserved (the quota headers show it); `Location` names the batch", body = BatchView),
+        (status = 202, description = "Accepted: one `batch_items` unit per item is reserved (the quota headers show it); `Location` names the batch", body = BatchView, links(
+            ("get_batch" = (operation_id = "get_batch", parameters(("id" = "$response.body#/id")), description = "The batch's status")),
+            ("get_batch_results" = (operation_id = "get_batch_results", parameters(("id" = "$response.body#/id")), description = "Its results, while it runs")),
+            ("cancel_batch" = (operation_id = "cancel_batch", parameters(("id" = "$response.body#/id")), description = "Cancel it")),
+            ("retry_batch" = (operation_id = "retry_batch", parameters(("id" = "$response.body#/id")), description = "Retry its failed items once it has finished"))
+        )),
         (status = 200, description = "A replay of an earlier submission with the same Idempotency-Key", body = BatchView),
         (status = 409, description = "A request with the same Idempotency-Key is being handled; retry", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over 5 MiB", body = Problem, content_type = "application/problem+json"),
