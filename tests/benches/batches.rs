@@ -27,7 +27,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The client on a runtime of its own (a single thread), so that what is timed is the
+    // server's answer, not the client's task queued behind the server's workers: in use,
+    // orrery-local is a process of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(bench());
 }
 
@@ -43,33 +49,29 @@ async fn bench() {
     };
     let (address_tx, address_rx) = tokio::sync::oneshot::channel();
     let data_dir = dir.path().to_owned();
-    tokio::spawn(async move {
-        orrery_local::run(
-            config,
-            "127.0.0.1:0".parse().unwrap(),
-            &data_dir,
-            Some(orrery_tests::ADMIN_KEY),
-            std::future::pending(),
-            move |address| {
-                let _ = address_tx.send(address);
-            },
-        )
-        .await
-        .unwrap();
+    // The server as orrery-local runs it on this machine: a multi-threaded runtime, one worker
+    // thread per core.
+    std::thread::spawn(move || {
+        let server = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        server
+            .block_on(orrery_local::run(
+                config,
+                "127.0.0.1:0".parse().unwrap(),
+                &data_dir,
+                Some(orrery_tests::ADMIN_KEY),
+                std::future::pending(),
+                move |address| {
+                    let _ = address_tx.send(address);
+                },
+            ))
+            .unwrap();
     });
     let base = format!("http://{}", address_rx.await.unwrap());
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{base}/v1/admin/accounts"))
-        .bearer_auth(orrery_tests::ADMIN_KEY)
-        .json(&json!({"name": "Bench", "tier": "unlimited"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["api_key"]["key"].as_str().unwrap().to_owned();
+    let (key, _) = orrery_tests::admin_account(&client, &base, "unlimited").await;
 
     // The engine alone: the same charts, one core, no IO.
     let started = Instant::now();

@@ -29,18 +29,7 @@ fn kill_9_mid_batch_loses_nothing_and_counts_nothing_twice() {
     let (mut child, address) = start(dir.path());
     let client = reqwest::Client::new();
     let (batch_id, key, key_id) = runtime.block_on(async {
-        let created: Value = client
-            .post(format!("{address}/v1/admin/accounts"))
-            .bearer_auth(orrery_tests::ADMIN_KEY)
-            .json(&json!({"name": "Crash", "tier": "unlimited"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let key = created["api_key"]["key"].as_str().unwrap().to_owned();
-        let key_id = created["api_key"]["id"].as_str().unwrap().to_owned();
+        let (key, key_id) = orrery_tests::admin_account(&client, &address, "unlimited").await;
         let requests: Vec<Value> = (0..ITEMS)
             .map(|n| {
                 json!({"custom_id": format!("user-{n}"), "operation": "chart", "body": {

@@ -507,6 +507,25 @@ pub async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     )
 }
 
+/// A new account on `tier` through the admin API of a server at `base` that is not a
+/// [`TestApp`] (a child process, a benchmark's server): its first key and that key's id.
+pub async fn admin_account(client: &reqwest::Client, base: &str, tier: &str) -> (String, String) {
+    let created: serde_json::Value = client
+        .post(format!("{base}/v1/admin/accounts"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({"name": "Acme", "tier": tier}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        created["api_key"]["key"].as_str().unwrap().to_owned(),
+        created["api_key"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// A new free-tier account made through the domain API (no server): the account and its
 /// first key, shown once.
 pub async fn new_free_account(app: &App) -> orrery::access::manage::NewAccountView {

@@ -286,9 +286,11 @@ impl Reader {
                 {
                     continue;
                 }
-                let Some(line) = item.attrs.get("line").and_then(|l| l.as_str()) else {
+                let Some(line) = item.attrs.get("line").and_then(crate::run::unpack_line) else {
+                    tracing::warn!(key = ?item.key, "a stored result line does not decode; skipped");
                     continue;
                 };
+                let line = line.as_str();
                 let cursor = self
                     .seal
                     .seal(&self.position.cursor(&self.partition, self.filter.prefix()));

@@ -249,6 +249,9 @@ impl BatchWorker {
                 }
             };
             computed.insert(item.input_key.as_str(), result);
+            // An item is CPU work of tens of µs: let the requests sharing this runtime thread
+            // (a status poll, a metered call) run between items instead of after the chunk.
+            tokio::task::yield_now().await;
         }
         let mut lines = Vec::with_capacity(chunk.items.len() + 8);
         let (mut completed, mut failed) = (0u32, 0u32);
@@ -506,7 +509,7 @@ fn result_item(
     keep_until: i64,
 ) -> Result<Item, StoreError> {
     let mut attrs = serde_json::Map::new();
-    attrs.insert("line".into(), line.into());
+    attrs.insert("line".into(), crate::run::pack_line(line));
     attrs.insert(
         "status".into(),
         if succeeded { "succeeded" } else { "failed" }.into(),
@@ -523,7 +526,7 @@ fn failure_item(
     keep_until: i64,
 ) -> Result<Item, StoreError> {
     let mut attrs = serde_json::Map::new();
-    attrs.insert("line".into(), line.into());
+    attrs.insert("line".into(), crate::run::pack_line(line));
     attrs.insert("status".into(), "failed".into());
     attrs.insert(
         "request".into(),

@@ -31,11 +31,20 @@ pub struct Window {
 
 impl Window {
     pub fn containing(now: DateTime<Utc>) -> Self {
-        let day = now.date_naive();
+        Self::of_day(now.date_naive())
+    }
+
+    /// The window of a UTC `day`.
+    pub fn of_day(day: NaiveDate) -> Self {
         let resets_at = (day + ChronoDuration::days(1))
             .and_hms_opt(0, 0, 0)
-            .map_or(now, |t| t.and_utc());
+            .map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc());
         Self { day, resets_at }
+    }
+
+    /// When the day's counters expire (unix seconds).
+    pub fn expires_counter_at(&self) -> i64 {
+        (self.resets_at + ChronoDuration::days(USAGE_RETENTION_DAYS)).timestamp()
     }
 
     pub fn seconds_left(&self, now: DateTime<Utc>) -> u64 {
@@ -126,7 +135,7 @@ pub fn reservation(
         i64::from(units),
     )
     .with_ceiling(i64::from(limit))
-    .expiring_at((window.resets_at + ChronoDuration::days(USAGE_RETENTION_DAYS)).timestamp())
+    .expiring_at(window.expires_counter_at())
     .also_add(format!("key#{key_id}"), i64::from(units))
     .also_set(
         format!("last#{key_id}"),
@@ -145,7 +154,8 @@ pub fn refund(
 }
 
 /// Gives `units` back to the counter of `day` (the day they were taken, which for a batch
-/// item may be before today).
+/// item may be before today). The counter keeps its expiry, so a refund that arrives after the
+/// counter expired does not leave an item behind for good.
 pub fn refund_units(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
@@ -158,6 +168,7 @@ pub fn refund_units(
         "count",
         -i64::from(units),
     )
+    .expiring_at(Window::of_day(day).expires_counter_at())
     .also_add(format!("key#{key_id}"), -i64::from(units))
 }
 

@@ -303,6 +303,22 @@ fn bounds<'a>(
     }
 }
 
+/// The size of one commit of a bulk write (see `put_many`).
+const BULK_COMMIT_BYTES: usize = 64 * 1024;
+
+/// About how many bytes a value stores as (strings dominate: result lines).
+fn approximate_size(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::String(text) => text.len(),
+        serde_json::Value::Array(values) => values.iter().map(approximate_size).sum(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| key.len() + approximate_size(value))
+            .sum(),
+        _ => 8,
+    }
+}
+
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -328,17 +344,32 @@ impl Store for EmbeddedStore {
         for item in &items {
             item.validate()?;
         }
-        if items.is_empty() {
-            return Ok(());
+        // Written in commits of about `BULK_COMMIT_BYTES`, one after another: a request's small
+        // write queued meanwhile is committed after one piece, not after all of them.
+        let mut pieces: Vec<Vec<Item>> = Vec::new();
+        let mut bytes = usize::MAX;
+        for item in items {
+            let size = item.attrs.values().map(approximate_size).sum::<usize>();
+            if bytes.saturating_add(size) > BULK_COMMIT_BYTES {
+                pieces.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(piece) = pieces.last_mut() {
+                piece.push(item);
+            }
         }
-        self.db
-            .write(move |txn| {
-                for item in &items {
-                    write_item(txn, item)?;
-                }
-                Ok(())
-            })
-            .await
+        for piece in pieces {
+            self.db
+                .write(move |txn| {
+                    for item in &piece {
+                        write_item(txn, item)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     async fn delete(
