@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 const ITEMS: usize = 10_000;
 const RUNS: usize = 3;
+const IDLE_POLLS: usize = 1000;
 
 fn body(n: usize, run: usize) -> Value {
     json!({"datetime": format!("{}-{:02}-{:02}T{:02}:{:02}Z", 1900 + (n + run * 7) % 120, 1 + n % 12, 1 + n % 28, n % 24, (n / 24) % 60),
@@ -85,6 +86,7 @@ async fn bench() {
     let mut firsts = Vec::new();
     let mut totals = Vec::new();
     let mut polls = Vec::new();
+    let mut batch_ids = Vec::new();
     for run in 0..RUNS {
         let requests: Vec<Value> = (0..ITEMS)
             .map(|n| json!({"custom_id": format!("u{n}"), "operation": "chart", "body": body(n, run)}))
@@ -104,6 +106,7 @@ async fn bench() {
         submits.push((accepted - started).as_secs_f64());
         let batch: Value = response.json().await.unwrap();
         let id = batch["id"].as_str().unwrap().to_owned();
+        batch_ids.push(id.clone());
 
         // The first result line.
         loop {
@@ -145,6 +148,35 @@ async fn bench() {
         }
     }
 
+    // The same status poll with nothing running: the floor a poll pays for its durable quota
+    // write on this machine's disk.
+    let mut idle = Vec::new();
+    let done = batch_ids.last().unwrap();
+    for _ in 0..IDLE_POLLS {
+        let asked = Instant::now();
+        let response = client
+            .get(format!("{base}/v1/batches/{done}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+        idle.push(asked.elapsed().as_secs_f64());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    // And `GET /health` (no key, no store write): what the machine and HTTP alone cost.
+    let mut health = Vec::new();
+    for _ in 0..IDLE_POLLS {
+        let asked = Instant::now();
+        let response = client.get(format!("{base}/health")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+        health.push(asked.elapsed().as_secs_f64());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
     // The same charts as single calls, 8 at a time.
     let started = Instant::now();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -177,6 +209,8 @@ async fn bench() {
     let singles = started.elapsed().as_secs_f64();
 
     polls.sort_by(f64::total_cmp);
+    idle.sort_by(f64::total_cmp);
+    health.sort_by(f64::total_cmp);
     let ms = |s: f64| format!("{:.1} ms", s * 1000.0);
     let list = |values: &[f64]| values.iter().map(|v| ms(*v)).collect::<Vec<_>>().join(", ");
     let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
@@ -195,6 +229,20 @@ async fn bench() {
         ms(percentile(&polls, 0.99)),
         ms(*polls.last().unwrap_or(&0.0))
     );
+    println!(
+        "| the same poll, nothing running, {} polls: p50 / p99 / max | {} / {} / {} |",
+        idle.len(),
+        ms(percentile(&idle, 0.5)),
+        ms(percentile(&idle, 0.99)),
+        ms(*idle.last().unwrap_or(&0.0))
+    );
+    println!(
+        "| `GET /health`, nothing running, {} requests: p50 / p99 / max | {} / {} / {} |",
+        health.len(),
+        ms(percentile(&health, 0.5)),
+        ms(percentile(&health, 0.99)),
+        ms(*health.last().unwrap_or(&0.0))
+    );
     println!("| engine alone, same charts, one core | {} |", ms(engine));
     println!(
         "| single `POST /v1/charts` calls, 8 connections | {} |",
@@ -202,4 +250,8 @@ async fn bench() {
     );
     println!("| batch ÷ engine alone | {:.2}× |", mean(&totals) / engine);
     println!("| batch ÷ single calls | {:.2}× |", mean(&totals) / singles);
+    println!(
+        "| poll p99 while running ÷ idle | {:.2}× |",
+        percentile(&polls, 0.99) / percentile(&idle, 0.99)
+    );
 }

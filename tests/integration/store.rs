@@ -23,6 +23,7 @@ on_both_backends!(
     queries_by_secondary_index_paginate,
     invalid_cursors_are_refused,
     oversized_items_are_refused,
+    bulk_writes_land_whole_and_never_join_a_transaction,
 );
 
 fn attrs(value: Value) -> serde_json::Map<String, Value> {
@@ -531,4 +532,83 @@ async fn oversized_items_are_refused(kind: Backend) {
         store.put(big, None).await,
         Err(StoreError::ItemTooLarge { .. })
     ));
+}
+
+async fn bulk_writes_land_whole_and_never_join_a_transaction(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
+    let store = &backend.app.store;
+    // Enough bytes for several embedded commits, bulk and log items interleaved in one call.
+    let line = "x".repeat(3000);
+    let mut items = Vec::new();
+    for n in 0..60 {
+        items.push(Item::new(
+            Key::new(Table::Bulk, "batch#1", format!("RESULT#{n:05}")),
+            attrs(json!({"line": line, "n": n})),
+        ));
+        if n % 12 == 0 {
+            items.push(Item::new(
+                Key::new(Table::Logs, "batch#1", format!("CHUNK#{n:05}")),
+                attrs(json!({"state": "pending"})),
+            ));
+        }
+    }
+    items.push(
+        Item::new(
+            Key::new(Table::Bulk, "batch#1", "RESULT#99999"),
+            attrs(json!({"n": 99999})),
+        )
+        .expiring_at(clock::now_unix() - 10),
+    );
+    store.put_many(items).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut query = Query::partition(Table::Bulk, "batch#1")
+        .with_prefix("RESULT#")
+        .with_limit(25);
+    loop {
+        let page = store.query(query.clone()).await.unwrap();
+        seen.extend(
+            page.items
+                .iter()
+                .map(|item| item.attrs["n"].as_i64().unwrap()),
+        );
+        match page.next {
+            Some(cursor) => query = query.after(Some(cursor)),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..60).collect::<Vec<_>>(),
+        "every line once, in order, none expired"
+    );
+    let logs = store
+        .query(Query::partition(Table::Logs, "batch#1"))
+        .await
+        .unwrap();
+    assert_eq!(logs.items.len(), 5);
+    assert!(
+        logs.items.iter().all(|item| item.key.table == Table::Logs),
+        "the tables stay apart"
+    );
+
+    let refused = store
+        .transact(vec![WriteOp::Put {
+            item: Item::new(
+                Key::new(Table::Bulk, "batch#1", "RESULT#00001"),
+                attrs(json!({"n": -1})),
+            ),
+            condition: None,
+        }])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let kept = store
+        .get(&Key::new(Table::Bulk, "batch#1", "RESULT#00001"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.attrs["n"], 1, "the refused transaction wrote nothing");
 }

@@ -212,10 +212,11 @@ pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResource
         entities: format!("entities-{suffix}"),
         counters: format!("counters-{suffix}"),
         logs: format!("logs-{suffix}"),
+        bulk: format!("bulk-{suffix}"),
     };
     // As template.yaml: only the entities table has the secondary index.
     create_table(&dynamodb, &tables.entities, true).await;
-    for name in [&tables.counters, &tables.logs] {
+    for name in [&tables.counters, &tables.logs, &tables.bulk] {
         create_table(&dynamodb, name, false).await;
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);

@@ -198,11 +198,13 @@ impl App {
         )
     }
 
-    /// The local runtime: one database file and a secrets folder under `data_dir`.
-    /// The embedded runtime on `data_dir`. A new (absent or empty) directory gets a database
-    /// and a key pepper; an existing one must hold both, intact: a zero-length database or a
-    /// missing or emptied pepper is damage (starting anyway would lose every account, or make
-    /// every key a 401), so startup stops with an error naming the file.
+    /// The embedded runtime on `data_dir`: the database (`orrery.redb`, and `orrery-bulk.redb`
+    /// for batch inputs and results) and a secrets folder. A new (absent or empty) directory
+    /// gets a database and a key pepper; an existing one must hold both, intact: a missing or
+    /// zero-length database or a missing or emptied pepper is damage (starting anyway would lose
+    /// every account, or make every key a 401), so startup stops with an error naming the file.
+    /// A zero-length bulk file is damage too; a missing one is created (directories from
+    /// before batch jobs have none).
     pub fn embedded(config: Config, data_dir: &Path) -> Result<Self, StartupError> {
         let database = data_dir.join("orrery.redb");
         let secrets = FileSecrets::new(data_dir.join("secrets"));
@@ -228,6 +230,10 @@ impl App {
                 &pepper,
                 "the API key pepper (every stored key hash depends on it)",
             )?;
+            let bulk = EmbeddedDb::bulk_path(&database);
+            if bulk.exists() {
+                require_intact(&bulk, "the embedded database's batch inputs and results")?;
+            }
         }
         let db = EmbeddedDb::open(&database).map_err(|err| storage(err.to_string()))?;
         Ok(Self::embedded_with(config, db, Arc::new(secrets)))

@@ -1,5 +1,5 @@
-//! The embedded engine for `orrery-local`: one crash-safe [`redb`] file holding every table and
-//! queue, written by one group-committing writer thread. The [`Store`](crate::store::Store) and
+//! The embedded engine for `orrery-local`: crash-safe [`redb`] files, each written by one
+//! group-committing writer thread. The [`Store`](crate::store::Store) and
 //! [`Queue`](crate::queue::Queue) on it are `store::embedded` and `queue::embedded`.
 //!
 //! Why redb: pure Rust (no C toolchain, builds anywhere Rust does), a single file, ACID
@@ -12,6 +12,12 @@
 //! acknowledged is lost on a crash, and concurrent requests share the cost of the fsync.
 //! Each write checks its conditions before changing anything, so a refused write leaves no trace in
 //! the shared transaction.
+//!
+//! There are two files, each with its own writer: the main one (every table but
+//! [`Table::Bulk`], and the queues) and the bulk one ([`Table::Bulk`]: batch inputs and result
+//! lines, hundreds of kilobytes a chunk). With one writer, a request's one small write (a quota
+//! counter) waited behind the batch workers' large commits; with two, it never does. Bulk items
+//! are never part of a transaction (the store refuses it), so no write needs both files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +36,8 @@ pub(crate) const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new(
 pub(crate) const COUNTERS_GSI1: TableDefinition<Bytes, ()> = TableDefinition::new("counters_gsi1");
 pub(crate) const LOGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("logs");
 pub(crate) const LOGS_GSI1: TableDefinition<Bytes, ()> = TableDefinition::new("logs_gsi1");
+pub(crate) const BULK: TableDefinition<Bytes, Bytes> = TableDefinition::new("bulk");
+pub(crate) const BULK_GSI1: TableDefinition<Bytes, ()> = TableDefinition::new("bulk_gsi1");
 /// Queue messages by `queue \0 id`.
 pub(crate) const MESSAGES: TableDefinition<Bytes, Bytes> = TableDefinition::new("queue_messages");
 /// Receive order: `queue \0 visible_at_ms (big-endian) id` → nothing.
@@ -48,6 +56,7 @@ pub(crate) fn tables(
         Table::Entities => (ENTITIES, ENTITIES_GSI1),
         Table::Counters => (COUNTERS, COUNTERS_GSI1),
         Table::Logs => (LOGS, LOGS_GSI1),
+        Table::Bulk => (BULK, BULK_GSI1),
     }
 }
 
@@ -61,65 +70,81 @@ type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// aborts the whole group (domain refusals travel inside the completion instead).
 type Job = Box<dyn FnOnce(&WriteTransaction) -> Result<Completion, String> + Send>;
 
-/// The shared database handle; cheap to clone.
+/// One redb file and the writer thread that commits to it.
 #[derive(Clone)]
-pub struct EmbeddedDb {
+struct Engine {
     db: Arc<Database>,
-    writer: mpsc::Sender<Job>,
-    /// Woken after every commit that made a queue message visible.
-    pub(crate) queue_signal: Arc<Notify>,
+    writer: Arc<Writer>,
 }
 
-impl EmbeddedDb {
-    /// Opens (or creates) the database file; repairs it after a crash if needed.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(backend)?;
+/// The writer thread's channel. Dropping the last handle closes the channel and waits for the
+/// thread to finish its group and let go of the file, so the file can be opened again at once.
+struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
         }
-        let db = Database::create(path).map_err(|err| {
-            StoreError::Backend(format!(
-                "cannot open the embedded database {}: {err}",
-                path.display()
-            ))
-        })?;
-        Self::start(db)
+    }
+}
+
+impl Engine {
+    fn open(path: &Path, name: &str) -> Result<Database, StoreError> {
+        Database::create(path).map_err(|err| {
+            StoreError::Backend(format!("cannot open the {name} {}: {err}", path.display()))
+        })
     }
 
-    /// A database in memory, for unit tests.
-    pub fn in_memory() -> Result<Self, StoreError> {
-        let db = Database::builder()
+    fn in_memory() -> Result<Database, StoreError> {
+        Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(backend)?;
-        Self::start(db)
+            .map_err(backend)
     }
 
-    fn start(db: Database) -> Result<Self, StoreError> {
+    /// Creates `tables_held` (and their indexes, and the queues' tables if `with_queues`) and
+    /// starts the writer thread.
+    fn start(
+        db: Database,
+        tables_held: &[Table],
+        with_queues: bool,
+        thread: &str,
+    ) -> Result<Self, StoreError> {
         let txn = db.begin_write().map_err(backend)?;
-        for table in Table::ALL {
-            let (items, index) = tables(table);
+        for table in tables_held {
+            let (items, index) = tables(*table);
             txn.open_table(items).map_err(backend)?;
             txn.open_table(index).map_err(backend)?;
         }
-        txn.open_table(MESSAGES).map_err(backend)?;
-        txn.open_table(READY).map_err(backend)?;
+        if with_queues {
+            txn.open_table(MESSAGES).map_err(backend)?;
+            txn.open_table(READY).map_err(backend)?;
+        }
         txn.commit().map_err(backend)?;
 
         let db = Arc::new(db);
         let (writer, jobs) = mpsc::channel::<Job>();
         let thread_db = db.clone();
-        std::thread::Builder::new()
-            .name("orrery-store-writer".into())
+        let thread = std::thread::Builder::new()
+            .name(thread.into())
             .spawn(move || run_writer(&thread_db, &jobs))
             .map_err(backend)?;
         Ok(Self {
             db,
-            writer,
-            queue_signal: Arc::new(Notify::new()),
+            writer: Arc::new(Writer {
+                jobs: Some(writer),
+                thread: Some(thread),
+            }),
         })
     }
 
-    /// Runs `apply` inside the next group commit and answers once that commit is durable.
-    pub(crate) async fn write<R, F>(&self, apply: F) -> Result<R, StoreError>
+    async fn write<R, F>(&self, apply: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
@@ -135,6 +160,9 @@ impl EmbeddedDb {
             }))
         });
         self.writer
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the store writer has stopped".into()))?
             .send(job)
             .map_err(|_| StoreError::Backend("the store writer has stopped".into()))?;
         answer
@@ -142,12 +170,100 @@ impl EmbeddedDb {
             .map_err(|_| StoreError::Backend("the store writer dropped a write".into()))?
     }
 
-    pub(crate) fn read<R>(
+    fn read<R>(
         &self,
         read: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
         read(&txn)
+    }
+}
+
+/// The tables of the main file.
+const MAIN_TABLES: [Table; 3] = [Table::Entities, Table::Counters, Table::Logs];
+
+/// The shared database handle; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedDb {
+    main: Engine,
+    bulk: Engine,
+    /// Woken after every commit that made a queue message visible.
+    pub(crate) queue_signal: Arc<Notify>,
+}
+
+impl EmbeddedDb {
+    /// Opens (or creates) the database at `path` and its bulk file beside it
+    /// ([`EmbeddedDb::bulk_path`]); repairs them after a crash if needed.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(backend)?;
+        }
+        Self::start(
+            Engine::open(path, "embedded database")?,
+            Engine::open(&Self::bulk_path(path), "embedded bulk database")?,
+        )
+    }
+
+    /// The bulk file of the database at `path`: `orrery.redb` → `orrery-bulk.redb`.
+    pub fn bulk_path(path: &Path) -> std::path::PathBuf {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        path.with_file_name(format!("{stem}-bulk.redb"))
+    }
+
+    /// A database in memory, for unit tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::start(Engine::in_memory()?, Engine::in_memory()?)
+    }
+
+    fn start(main: Database, bulk: Database) -> Result<Self, StoreError> {
+        Ok(Self {
+            main: Engine::start(main, &MAIN_TABLES, true, "orrery-store-writer")?,
+            bulk: Engine::start(bulk, &[Table::Bulk], false, "orrery-bulk-writer")?,
+            queue_signal: Arc::new(Notify::new()),
+        })
+    }
+
+    fn engine(&self, table: Table) -> &Engine {
+        match table {
+            Table::Bulk => &self.bulk,
+            Table::Entities | Table::Counters | Table::Logs => &self.main,
+        }
+    }
+
+    /// Runs `apply` inside the next group commit of the main file (tables other than
+    /// [`Table::Bulk`], and the queues) and answers once that commit is durable.
+    pub(crate) async fn write<R, F>(&self, apply: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.main.write(apply).await
+    }
+
+    /// Runs `apply` inside the next group commit of the file holding `table`.
+    pub(crate) async fn write_in<R, F>(&self, table: Table, apply: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.engine(table).write(apply).await
+    }
+
+    /// Reads from a snapshot of the main file.
+    pub(crate) fn read<R>(
+        &self,
+        read: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.main.read(read)
+    }
+
+    /// Reads from a snapshot of the file holding `table`.
+    pub(crate) fn read_in<R>(
+        &self,
+        table: Table,
+        read: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.engine(table).read(read)
     }
 }
 

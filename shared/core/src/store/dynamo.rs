@@ -31,6 +31,7 @@ pub struct TableNames {
     pub entities: String,
     pub counters: String,
     pub logs: String,
+    pub bulk: String,
 }
 
 impl TableNames {
@@ -39,6 +40,7 @@ impl TableNames {
             Table::Entities => &self.entities,
             Table::Counters => &self.counters,
             Table::Logs => &self.logs,
+            Table::Bulk => &self.bulk,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::clock;
 use crate::embedded::*;
 use crate::store::{
     self, Condition, Cursor, Increment, IndexKey, Item, Key, Page, Partition, Query, Store,
-    StoreError, WriteOp,
+    StoreError, Table, WriteOp,
 };
 
 fn index_entry_key(index: &IndexKey, key: &Key) -> Vec<u8> {
@@ -178,7 +178,7 @@ impl EmbeddedStore {
 
     fn read_item(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let now = clock::now_unix();
-        self.db.read(|txn| {
+        self.db.read_in(key.table, |txn| {
             let table = txn.open_table(tables(key.table).0).map_err(backend)?;
             match table
                 .get(item_key(&key.pk, &key.sk).as_slice())
@@ -200,7 +200,7 @@ impl EmbeddedStore {
         upper.push(0xFF); // never part of UTF-8, so above every key with this prefix
         let cursor_key = query.cursor.as_ref().map(|c| item_key(&c.pk, &c.sk));
         let (lower, upper) = bounds(&prefix, &upper, cursor_key.as_deref(), query.descending);
-        self.db.read(|txn| {
+        self.db.read_in(query.table, |txn| {
             let table = txn.open_table(tables(query.table).0).map_err(backend)?;
             let range = table.range::<&[u8]>((lower, upper)).map_err(backend)?;
             let mut items = Vec::new();
@@ -253,7 +253,7 @@ impl EmbeddedStore {
             None => None,
         };
         let (lower, upper) = bounds(&prefix, &upper, cursor_key.as_deref(), query.descending);
-        self.db.read(|txn| {
+        self.db.read_in(query.table, |txn| {
             let (items_def, index_def) = tables(query.table);
             let index = txn.open_table(index_def).map_err(backend)?;
             let items_table = txn.open_table(items_def).map_err(backend)?;
@@ -329,7 +329,7 @@ impl Store for EmbeddedStore {
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
         item.validate()?;
         self.db
-            .write(move |txn| {
+            .write_in(item.key.table, move |txn| {
                 let now = clock::now_unix();
                 check(
                     condition.as_ref(),
@@ -344,24 +344,30 @@ impl Store for EmbeddedStore {
         for item in &items {
             item.validate()?;
         }
-        // Written in commits of about `BULK_COMMIT_BYTES`, one after another: a request's small
-        // write queued meanwhile is committed after one piece, not after all of them.
-        let mut pieces: Vec<Vec<Item>> = Vec::new();
+        // Written in commits of about `BULK_COMMIT_BYTES`, one after another, each in the file
+        // of its table: a request's small write queued meanwhile waits for one piece at most.
+        let mut pieces: Vec<(Table, Vec<Item>)> = Vec::new();
         let mut bytes = usize::MAX;
         for item in items {
             let size = item.attrs.values().map(approximate_size).sum::<usize>();
-            if bytes.saturating_add(size) > BULK_COMMIT_BYTES {
-                pieces.push(Vec::new());
-                bytes = 0;
-            }
-            bytes += size;
-            if let Some(piece) = pieces.last_mut() {
-                piece.push(item);
+            let table = item.key.table;
+            let same_file = |other: Table| (other == Table::Bulk) == (table == Table::Bulk);
+            match pieces.last_mut() {
+                Some((of, piece))
+                    if same_file(*of) && bytes.saturating_add(size) <= BULK_COMMIT_BYTES =>
+                {
+                    piece.push(item);
+                    bytes += size;
+                }
+                _ => {
+                    pieces.push((table, vec![item]));
+                    bytes = size;
+                }
             }
         }
-        for piece in pieces {
+        for (table, piece) in pieces {
             self.db
-                .write(move |txn| {
+                .write_in(table, move |txn| {
                     for item in &piece {
                         write_item(txn, item)?;
                     }
@@ -380,7 +386,7 @@ impl Store for EmbeddedStore {
         key.validate()?;
         let key = key.clone();
         self.db
-            .write(move |txn| {
+            .write_in(key.table, move |txn| {
                 let now = clock::now_unix();
                 let current = current_item(txn, &key, now)?;
                 check(condition.as_ref(), current.as_ref())?;
@@ -393,7 +399,9 @@ impl Store for EmbeddedStore {
     async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
         store::validate_increment(&increment)?;
         self.db
-            .write(move |txn| apply_increment(txn, &increment, clock::now_unix()))
+            .write_in(increment.key.table, move |txn| {
+                apply_increment(txn, &increment, clock::now_unix())
+            })
             .await
     }
 

@@ -175,7 +175,7 @@ fn batch_partition(batch_id: &BatchId) -> String {
 /// The items of one chunk of a batch, as submitted (immutable).
 pub fn batch_chunk_items(batch_id: &BatchId, chunk: u32) -> Key {
     Key::new(
-        Table::Logs,
+        Table::Bulk,
         batch_partition(batch_id),
         format!("CHUNKITEMS#{chunk:05}"),
     )
@@ -210,7 +210,7 @@ pub const BATCH_FAILURES_PREFIX: &str = "FAILED#";
 /// at a time, so they sort by chunk first).
 pub fn batch_result(batch_id: &BatchId, chunk: u32, index: u32) -> Key {
     Key::new(
-        Table::Logs,
+        Table::Bulk,
         batch_partition(batch_id),
         format!("{BATCH_RESULTS_PREFIX}{chunk:05}#{index:05}"),
     )
@@ -219,7 +219,7 @@ pub fn batch_result(batch_id: &BatchId, chunk: u32, index: u32) -> Key {
 /// A failed item of a batch: its line again (for `?status=failed`) and its request (for retry).
 pub fn batch_failure(batch_id: &BatchId, chunk: u32, index: u32) -> Key {
     Key::new(
-        Table::Logs,
+        Table::Bulk,
         batch_partition(batch_id),
         format!("{BATCH_FAILURES_PREFIX}{chunk:05}#{index:05}"),
     )
@@ -228,7 +228,7 @@ pub fn batch_failure(batch_id: &BatchId, chunk: u32, index: u32) -> Key {
 /// The lines under `prefix` ([`BATCH_RESULTS_PREFIX`] or [`BATCH_FAILURES_PREFIX`]) of one
 /// chunk, or of the whole batch with `chunk` `None`, in item order.
 pub fn batch_lines(batch_id: &BatchId, prefix: &str, chunk: Option<u32>) -> Query {
-    let query = Query::partition(Table::Logs, batch_partition(batch_id));
+    let query = Query::partition(Table::Bulk, batch_partition(batch_id));
     match chunk {
         Some(chunk) => query.with_prefix(format!("{prefix}{chunk:05}#")),
         None => query.with_prefix(prefix),

@@ -28,16 +28,21 @@ pub enum Table {
     Counters,
     /// Append-mostly records with an expiry: webhook delivery attempts, cache entries.
     Logs,
+    /// Large write-once records, never part of a transaction: batch inputs and result lines.
+    /// Apart from the rest so their volume is provisioned, priced and expired on its own, and,
+    /// embedded, committed by a writer of its own (their commits never delay a request's write).
+    Bulk,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::Entities, Table::Counters, Table::Logs];
+    pub const ALL: [Table; 4] = [Table::Entities, Table::Counters, Table::Logs, Table::Bulk];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Entities => "entities",
             Table::Counters => "counters",
             Table::Logs => "logs",
+            Table::Bulk => "bulk",
         }
     }
 }
@@ -569,6 +574,11 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
     }
     let mut keys = std::collections::HashSet::new();
     for op in ops {
+        if op.key().table == Table::Bulk {
+            return Err(StoreError::Invalid(
+                "bulk items are written on their own, never in a transaction".into(),
+            ));
+        }
         if !keys.insert(op.key()) {
             return Err(StoreError::Invalid(
                 "a transaction may touch each item once".into(),
