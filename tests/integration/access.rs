@@ -705,7 +705,9 @@ async fn serve_probe(
         .await
         .unwrap();
     let app = backend.app.clone();
-    let server = orrery_tests::spawn_app_with(backend, move |routes| {
+    let server = // No queue workers: the consumer of the account's own events would read the store while
+    // the requests are counted.
+    orrery_tests::spawn_app_without_workers_with(backend, move |routes| {
         let probe = axum::Router::new().route("/v1/probe", axum::routing::get(|| async { "ok" }));
         routes.merge(orrery::access::metered(
             probe,

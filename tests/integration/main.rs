@@ -33,6 +33,7 @@ mod cache;
 mod charts;
 mod crash;
 mod deliveries;
+mod event_log;
 mod events;
 mod hardening;
 mod http;

@@ -436,6 +436,14 @@ pub async fn spawn_app_without_workers(backend: TestBackend) -> TestApp {
     serve_routes(backend, |router| router, false).await
 }
 
+/// [`spawn_app_with`] without the queue workers.
+pub async fn spawn_app_without_workers_with(
+    backend: TestBackend,
+    extend: impl FnOnce(axum::Router) -> axum::Router,
+) -> TestApp {
+    serve_routes(backend, extend, false).await
+}
+
 async fn serve_routes(
     backend: TestBackend,
     extend: impl FnOnce(axum::Router) -> axum::Router,

@@ -1,6 +1,7 @@
-//! The events consumer: reads each domain event once from the events queue and fans it out —
-//! one delivery message per subscribed, enabled webhook endpoint of the event's account
-//! (subscriptions cached). Realtime connections will attach here too.
+//! The events consumer: reads each domain event from the events queue, appends it to its
+//! account's event log (`orrery_realtime::log`: once, however often it is delivered), then fans
+//! it out — one delivery message per subscribed, enabled webhook endpoint of the account
+//! (subscriptions cached).
 
 use async_trait::async_trait;
 use orrery::App;
@@ -25,23 +26,37 @@ impl Consumer for EventsConsumer {
 
     async fn handle(&self, message: &IncomingMessage) -> Outcome {
         match serde_json::from_str::<Event>(&message.body) {
-            Ok(event) => match orrery::webhooks::fanout::fan_out(&self.app, &event).await {
-                Ok(deliveries) => {
-                    tracing::debug!(event_id = %event.id, event_type = event.kind.as_str(), account_id = %event.account_id, deliveries, "event fanned out");
-                    Outcome::Done
+            Ok(event) => {
+                if let Err(err) = orrery_realtime::log::append(&self.app, &event).await {
+                    // Before the fan-out: a retried message is appended once (its mark) and
+                    // fanned out with the same webhook-ids.
+                    tracing::warn!(event_id = %event.id, error = %err, "appending to the event log failed; retrying");
+                    return Outcome::RetryAfter(std::time::Duration::from_secs(1));
                 }
-                Err(err) => {
-                    // Nothing is lost: the event is received again, and a repeated fan-out
-                    // repeats the same webhook-ids, which receivers deduplicate.
-                    tracing::warn!(event_id = %event.id, error = %err, "fan-out failed; retrying");
-                    Outcome::RetryAfter(std::time::Duration::from_secs(5))
-                }
-            },
+                self.fan_out(&event).await
+            }
             Err(err) => {
                 // Not ours or corrupt: retrying cannot fix it, but dropping it silently would hide
                 // a bug, so it goes to the dead-letter queue through the normal retry path.
                 tracing::error!(error = %err, "undecodable event");
                 Outcome::Retry
+            }
+        }
+    }
+}
+
+impl EventsConsumer {
+    async fn fan_out(&self, event: &Event) -> Outcome {
+        match orrery::webhooks::fanout::fan_out(&self.app, event).await {
+            Ok(deliveries) => {
+                tracing::debug!(event_id = %event.id, event_type = event.kind.as_str(), account_id = %event.account_id, deliveries, "event logged and fanned out");
+                Outcome::Done
+            }
+            Err(err) => {
+                // Nothing is lost: the event is received again, and a repeated fan-out
+                // repeats the same webhook-ids, which receivers deduplicate.
+                tracing::warn!(event_id = %event.id, error = %err, "fan-out failed; retrying");
+                Outcome::RetryAfter(std::time::Duration::from_secs(5))
             }
         }
     }

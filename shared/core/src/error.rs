@@ -100,6 +100,9 @@ pub enum ApiError {
     /// 422: invalid items of a list, each by index and `custom_id`.
     #[error("invalid items: {} of them", .0.len())]
     InvalidItems(Vec<ItemProblem>),
+    /// 410: a log cursor older than the log's retention; the log now starts after `oldest`.
+    #[error("cursor expired; the log starts after {oldest}")]
+    CursorExpired { oldest: String, retention: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -130,6 +133,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::InvalidItems(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::CursorExpired { .. } => StatusCode::GONE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -155,6 +159,7 @@ impl ApiError {
             }
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::QuotaShortfall(_) => ("quota-shortfall", "Not enough quota left today"),
+            ApiError::CursorExpired { .. } => ("cursor-expired", "Cursor expired"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
     }
@@ -194,6 +199,11 @@ impl ApiError {
                 if items.len() == 1 { "" } else { "s" },
                 if items.len() == 1 { "is" } else { "are" }
             ),
+            ApiError::CursorExpired { oldest, retention } => format!(
+                "The events after this cursor are gone: the log keeps {retention}. It now starts \
+                 after cursor {oldest}; resume from there (the events in between are lost to this \
+                 client)."
+            ),
             ApiError::Internal(_) => {
                 "The server failed to handle the request; it has been logged.".into()
             }
@@ -217,6 +227,10 @@ impl ApiError {
             },
             available: match self {
                 ApiError::QuotaShortfall(shortfall) => Some(shortfall.available),
+                _ => None,
+            },
+            oldest_cursor: match self {
+                ApiError::CursorExpired { oldest, .. } => Some(oldest.clone()),
                 _ => None,
             },
             resets_at: match self {
@@ -251,6 +265,9 @@ pub struct Problem {
     /// Quota shortfall: when the quota resets (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resets_at: Option<String>,
+    /// Expired cursor: the cursor the log now starts after (resume with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_cursor: Option<String>,
 }
 
 impl IntoResponse for ApiError {

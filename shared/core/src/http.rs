@@ -188,19 +188,24 @@ impl ListQuery {
         &self,
         seal: &crate::store::CursorSeal,
     ) -> Result<(usize, Option<crate::store::Cursor>), ApiError> {
-        let limit = match self.limit.as_deref() {
-            None | Some("") => 20,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| ApiError::validation("limit", "must be an integer in 1..=100"))?,
-        };
+        let limit = parse_limit(self.limit.as_deref(), 20)?;
         let cursor = match self.cursor.as_deref() {
             None | Some("") => None,
             Some(text) => Some(seal.open(text).map_err(ApiError::from)?),
         };
         Ok((limit, cursor))
+    }
+}
+
+/// A `limit=` parameter: 1 to 100, `default` when absent or empty.
+pub fn parse_limit(text: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    match text {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::validation("limit", "must be an integer in 1..=100")),
     }
 }
 

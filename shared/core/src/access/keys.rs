@@ -23,10 +23,11 @@ const SECRET_CHARS: usize = 33;
 const DISPLAY_CHARS: usize = 6;
 
 /// Every scope a key can hold; a new key holds all unless it asks for fewer.
-pub const SCOPES: [&str; 6] = [
+pub const SCOPES: [&str; 7] = [
     "charts",
     "readings",
     "batches",
+    "events",
     "webhooks",
     "analytics",
     "keys",

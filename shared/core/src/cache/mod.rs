@@ -79,17 +79,9 @@ pub const SUBSCRIPTIONS: Namespace = Namespace {
     ttl: Duration::from_secs(300),
     immutable: false,
 };
-/// The event types an account's enabled endpoints want (derived from its subscriptions and
-/// invalidated with them): consulted on every publish, so it stays a few bytes.
-pub const INTERESTS: Namespace = Namespace {
-    name: "event-interests",
-    ttl: Duration::from_secs(300),
-    immutable: false,
-};
 
 /// Every namespace: what warming recognises and what the admin API can invalidate.
-pub const NAMESPACES: [Namespace; 6] =
-    [KEYS, ACCOUNTS, EXHAUSTED, CHARTS, SUBSCRIPTIONS, INTERESTS];
+pub const NAMESPACES: [Namespace; 5] = [KEYS, ACCOUNTS, EXHAUSTED, CHARTS, SUBSCRIPTIONS];
 
 /// The namespace called `name`.
 pub fn namespace(name: &str) -> Option<Namespace> {

@@ -27,14 +27,12 @@ tokio::task_local! {
     static HELD: RefCell<Vec<(EventPublisher, Event)>>;
 }
 
-/// Publishes an event if anyone listens to it (a webhook endpoint of the account that wants its
-/// type). Inside a request it is held until the response (see the module docs); elsewhere (queue
-/// consumers) it is sent at once. A send failure is logged, not returned: the work the event
-/// reports is done and must not be reported as failed.
+/// Publishes an event: every event goes to the account's event log (which real-time clients
+/// read), and from there to the webhook endpoints that want its type. Inside a request it is
+/// held until the response (see the module docs); elsewhere (queue consumers) it is sent at
+/// once. A send failure is logged, not returned: the work the event reports is done and must not
+/// be reported as failed.
 pub async fn publish(app: &App, kind: EventType, account_id: &crate::ids::AccountId, data: Value) {
-    if !crate::webhooks::subscriptions::is_wanted(app, account_id, kind).await {
-        return;
-    }
     let event = Event::new(kind, account_id, data);
     let mut held = Some((app.events.clone(), event));
     let _ = HELD.try_with(|pending| pending.borrow_mut().extend(held.take()));

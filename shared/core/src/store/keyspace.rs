@@ -249,6 +249,44 @@ pub fn batch_progress_claim(batch_id: &BatchId, unix_second: i64) -> Key {
     )
 }
 
+/// An account's event log head: the cursor of its last entry (`entities`; never expires, so
+/// cursors only ever grow).
+pub fn event_log_head(account_id: &AccountId) -> Key {
+    Key::new(Table::Entities, account_partition(account_id), "EVENTLOG")
+}
+
+fn event_log_partition(account_id: &AccountId) -> String {
+    format!("EVENTS#{account_id}")
+}
+
+/// Entry `cursor` of an account's event log (`logs`, expiring).
+pub fn event_log_entry(account_id: &AccountId, cursor: u64) -> Key {
+    Key::new(
+        Table::Logs,
+        event_log_partition(account_id),
+        format!("SEQ#{cursor:020}"),
+    )
+}
+
+/// The entries of an account's event log, oldest first.
+pub fn event_log_entries(account_id: &AccountId) -> Query {
+    Query::partition(Table::Logs, event_log_partition(account_id)).with_prefix("SEQ#")
+}
+
+/// The cursor of an event log entry's sort key.
+pub fn parse_event_log_entry(sort_key: &str) -> Option<u64> {
+    sort_key.strip_prefix("SEQ#")?.parse().ok()
+}
+
+/// The mark that event `event_id` is in the account's log (a redelivered event is appended once).
+pub fn event_log_mark(account_id: &AccountId, event_id: &str) -> Key {
+    Key::new(
+        Table::Logs,
+        event_log_partition(account_id),
+        format!("EVT#{event_id}"),
+    )
+}
+
 /// The cache's generation board.
 pub fn cache_generations() -> Key {
     Key::new(Table::Entities, "CACHE#GENERATIONS", "BOARD")

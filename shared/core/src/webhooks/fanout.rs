@@ -39,13 +39,15 @@ pub fn payload_of(event: &Event) -> Value {
     })
 }
 
-/// Queues one delivery per subscribed, enabled endpoint; returns how many.
+/// Queues one delivery per subscribed, enabled endpoint; returns how many. An endpoint hears
+/// the events that happen once it exists: not one queued before it was registered and fanned
+/// out after.
 pub async fn fan_out(app: &App, event: &Event) -> Result<usize, String> {
     let targets: Vec<EndpointRecord> = subscriptions(app, &event.account_id)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|endpoint| endpoint.wants(event.kind))
+        .filter(|endpoint| endpoint.wants(event.kind) && endpoint.created_at <= event.timestamp)
         .collect();
     let payload = payload_of(event);
     let messages: Vec<OutgoingMessage> = targets
