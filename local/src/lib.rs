@@ -66,6 +66,7 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_fn_webhooks::router(app.clone()))
         .merge(orrery_fn_batches::router(app.clone()))
         .merge(orrery_fn_event_log::router(app.clone()))
+        .merge(orrery_fn_event_stream::router(app.clone()))
         .merge(orrery_fn_openapi::router())
 }
 

@@ -34,6 +34,7 @@ mod charts;
 mod crash;
 mod deliveries;
 mod event_log;
+mod event_stream;
 mod events;
 mod hardening;
 mod http;

@@ -40,10 +40,7 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
-    let after = match query.after.as_deref() {
-        None | Some("") => Cursor::default(),
-        Some(text) => Cursor::parse(text, "after")?,
-    };
+    let after = Cursor::parse_optional(query.after.as_deref(), "after")?.unwrap_or_default();
     let types = log::parse_types(query.types.as_deref())?;
     let limit = orrery::http::parse_limit(query.limit.as_deref(), 100)?;
     Ok(Json(

@@ -31,6 +31,7 @@ pub fn document() -> OpenApi {
         orrery_fn_webhooks::openapi(),
         orrery_fn_batches::openapi(),
         orrery_fn_event_log::openapi(),
+        orrery_fn_event_stream::openapi(),
         orrery_fn_api_keys::openapi(),
         orrery_fn_admin::openapi(),
     ] {

@@ -46,6 +46,8 @@ pub struct App {
     pub queues: Queues,
     pub secrets: Arc<CachedSecrets>,
     pub events: EventPublisher,
+    /// Wakes this process's event-log readers when an event is appended here.
+    pub log_appended: crate::events::LogSignal,
     /// `dynamodb` or `embedded`, for `/health`.
     pub backend: &'static str,
     pub cache: Arc<TwoLevelCache>,
@@ -77,6 +79,7 @@ impl App {
         Self {
             backend: store.backend(),
             events: EventPublisher::new(queues.events.main.clone()),
+            log_appended: crate::events::LogSignal::default(),
             cache: Arc::new(Self::cache_on(&config, &store, None)),
             config: Arc::new(config),
             store,

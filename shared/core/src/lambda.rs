@@ -16,6 +16,19 @@ pub async fn run_http(router: fn(App) -> axum::Router) -> Result<(), lambda_http
     lambda_http::run(crate::http::platform_layers(router(app), max_body_bytes)).await
 }
 
+/// An HTTP function whose responses stream (a function URL in `RESPONSE_STREAM` mode: API
+/// Gateway cannot stream), otherwise as [`run_http`].
+pub async fn run_http_streaming(router: fn(App) -> axum::Router) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app = App::from_env_aws().await?;
+    let max_body_bytes = app.config.max_body_bytes;
+    lambda_http::run_with_streaming_response(crate::http::platform_layers(
+        router(app),
+        max_body_bytes,
+    ))
+    .await
+}
+
 /// An SQS consumer: logs, `App` from the environment, then every SQS event handled by the
 /// consumer that `consumer` builds, settling messages on the queue that `queue` names
 /// (partial batch failures).

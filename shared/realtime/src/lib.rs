@@ -3,5 +3,7 @@
 //! so a client can drop and resume on any of them without losing or repeating an event.
 
 pub mod log;
+pub mod tail;
 
 pub use log::{Cursor, LogPage, LoggedEvent};
+pub use tail::Tail;

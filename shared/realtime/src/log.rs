@@ -43,6 +43,16 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// An optional cursor parameter: absent or empty is `None`.
+    pub fn parse_optional(text: Option<&str>, field: &str) -> Result<Option<Self>, ApiError> {
+        match text {
+            None | Some("") => Ok(None),
+            Some(text) => Self::parse(text, field).map(Some),
+        }
+    }
+}
+
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
@@ -127,7 +137,10 @@ pub async fn append(app: &App, event: &Event) -> Result<Cursor, StoreError> {
             },
         ];
         match app.store.transact(ops).await {
-            Ok(()) => return Ok(next),
+            Ok(()) => {
+                app.log_appended.appended(account);
+                return Ok(next);
+            }
             Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
                 // Logged already (a redelivery): its cursor stands.
                 let mark = app.store.get(&mark_key).await?;

@@ -84,3 +84,33 @@ impl EventPublisher {
         }
     }
 }
+
+/// Wakes the event-log readers of this process (streams, sockets) when an account's log grows
+/// here. In orrery-local the events consumer runs in the same process, so a reader hears of an
+/// entry as soon as it commits; readers elsewhere (another Lambda) fall back to reading the log
+/// every so often. A missed or lagging wake-up costs only latency: readers read the log itself.
+#[derive(Clone)]
+pub struct LogSignal {
+    sender: tokio::sync::broadcast::Sender<crate::ids::AccountId>,
+}
+
+impl Default for LogSignal {
+    fn default() -> Self {
+        Self {
+            sender: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl LogSignal {
+    /// Says that `account`'s log has a new entry.
+    pub fn appended(&self, account: &crate::ids::AccountId) {
+        // No receiver: nobody is reading, which is fine.
+        let _ = self.sender.send(account.clone());
+    }
+
+    /// A receiver of every account's wake-ups (each reader filters its own).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::ids::AccountId> {
+        self.sender.subscribe()
+    }
+}
