@@ -316,6 +316,40 @@ async fn events_reach_subscribed_endpoints_signed(kind: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(readings_receiver.received.lock().unwrap().is_empty());
     assert_eq!(saved_receiver.received.lock().unwrap().len(), 1);
+
+    // The outcome lands in the account's event log, never in a webhook.
+    let outcome = outcome_in_log(&server, &key, "delivery.succeeded").await;
+    assert_eq!(
+        outcome["data"]["webhook_id"],
+        headers["webhook-id"].to_str().unwrap()
+    );
+    assert_eq!(outcome["data"]["endpoint_id"], endpoint["id"]);
+    assert_eq!(outcome["data"]["event_type"], "chart.saved");
+    assert_eq!(outcome["data"]["status"], 200);
+    let refused = server
+        .send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &key,
+            Some(json!({"url": saved_url, "event_types": ["delivery.succeeded"]})),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// The first `kind` entry of the account's event log (the events consumer appends it).
+async fn outcome_in_log(server: &TestApp, key: &str, kind: &str) -> Value {
+    orrery_tests::eventually(std::time::Duration::from_secs(20), || async {
+        let page: Value = server
+            .get_as(&format!("/v1/events?types={kind}"), key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["events"].as_array().unwrap().first().cloned()
+    })
+    .await
+    .unwrap_or_else(|| panic!("no {kind} in the event log"))
 }
 
 async fn failed_deliveries_are_retried_with_the_same_webhook_id(kind: Backend) {
@@ -389,6 +423,10 @@ async fn the_last_failed_attempt_dead_letters_the_message(kind: Backend) {
     .expect("the message is in the dead-letter queue");
     let message: Value = serde_json::from_str(&dead[0].body).unwrap();
     assert_eq!(message["webhook_id"], id.to_str().unwrap());
+    let given_up = outcome_in_log(server, key, "delivery.failed").await;
+    assert_eq!(given_up["data"]["webhook_id"], id.to_str().unwrap());
+    assert_eq!(given_up["data"]["outcome"], "dead_lettered");
+    assert_eq!(given_up["data"]["status"], 500);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
         receiver.received.lock().unwrap().len(),

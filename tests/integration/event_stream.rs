@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     events_arrive_live_and_a_reconnect_resumes_after_the_last_event_id,
     stale_cursors_and_other_accounts,
+    an_idle_stream_sends_heartbeats,
 );
 
 /// One SSE message (comment-only blocks, the heartbeats, are skipped).
@@ -27,6 +28,8 @@ struct Message {
 struct SseClient {
     response: reqwest::Response,
     buffer: String,
+    /// Comment lines seen (the heartbeats).
+    comments: Vec<String>,
 }
 
 impl SseClient {
@@ -45,6 +48,7 @@ impl SseClient {
         Self {
             response,
             buffer: String::new(),
+            comments: Vec::new(),
         }
     }
 
@@ -62,6 +66,10 @@ impl SseClient {
                 };
                 let mut data = String::new();
                 for line in block.lines() {
+                    if let Some(comment) = line.strip_prefix(':') {
+                        self.comments.push(comment.trim().to_owned());
+                        continue;
+                    }
                     let (field, value) = line.split_once(':').unwrap_or((line, ""));
                     let value = value.strip_prefix(' ').unwrap_or(value);
                     match field {
@@ -209,4 +217,22 @@ async fn stale_cursors_and_other_accounts(kind: Backend) {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn an_idle_stream_sends_heartbeats(kind: Backend) {
+    let options = orrery_tests::TestOptions {
+        config: orrery::config::Config {
+            // 15 s in production; shortened so the test waits for a few.
+            stream_heartbeat: Duration::from_millis(200),
+            ..Default::default()
+        },
+    };
+    let server = orrery_tests::serve(orrery_tests::backend_with(kind, options).await).await;
+    let (_, key) = create_account(&server, "basic").await;
+    // A type nothing produces here: only heartbeats arrive.
+    let mut stream = SseClient::open(&server, &key, "?types=batch.completed", None).await;
+    let messages = stream.drain(Duration::from_millis(1100)).await;
+    assert!(messages.is_empty(), "{messages:?}");
+    let beats = stream.comments.iter().filter(|c| *c == "heartbeat").count();
+    assert!((3..=6).contains(&beats), "{beats} heartbeats in 1.1 s");
 }

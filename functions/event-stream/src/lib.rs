@@ -2,7 +2,7 @@
 //! the account's event log as Server-Sent Events. `id:` is the log cursor, so a reconnecting
 //! browser (`Last-Event-ID`) or client (`?after=`) resumes exactly after the last event it got,
 //! and the same cursor works with `GET /v1/events` and the WebSocket. A comment line every 15 s
-//! keeps proxies from closing an idle stream. On AWS this runs behind a function URL with
+//! (`Config::stream_heartbeat`) keeps proxies from closing an idle stream. On AWS this runs behind a function URL with
 //! response streaming (HTTP APIs cannot stream); a stream ends with the function's timeout and
 //! the client reconnects with its cursor.
 
@@ -24,8 +24,6 @@ use orrery_realtime::Tail;
 use orrery_realtime::log::{self, Cursor};
 use serde::Deserialize;
 
-/// How often an idle stream sends a comment line.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a stream waits for a wake-up before reading the log anyway (appends made by
 /// another process wake nobody here).
 const POLL: Duration = Duration::from_secs(1);
@@ -111,7 +109,10 @@ async fn stream(
         // The last message of this stream.
         Some((Ok(event), None))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+    let heartbeat = KeepAlive::new()
+        .interval(app.config.stream_heartbeat)
+        .text("heartbeat");
+    Ok(Sse::new(events).keep_alive(heartbeat))
 }
 
 #[derive(utoipa::OpenApi)]

@@ -465,7 +465,7 @@ mod tests {
             .as_array()
             .unwrap()
             .len();
-        assert_eq!(events, orrery::events::EventType::ALL.len());
+        assert_eq!(events, orrery::events::EventType::DELIVERABLE.len());
         let usage = &doc["paths"]["/v1/api-keys/{id}/usage"]["get"]["parameters"];
         let days = usage
             .as_array()

@@ -80,6 +80,8 @@ pub struct Config {
     /// The most bytes one results response carries before it ends (the caller continues with
     /// `?after=`): Lambda answers at most 6 MB, so the template sets 5 MiB; none streams all.
     pub batch_results_max_bytes: Option<usize>,
+    /// How often an idle event stream sends a comment line (keeps proxies from closing it).
+    pub stream_heartbeat: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +101,7 @@ impl Default for Config {
             webhook_timeout: crate::webhooks::client::TIMEOUT,
             batch_window: Duration::from_secs(24 * 60 * 60),
             batch_results_max_bytes: None,
+            stream_heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -194,6 +197,9 @@ impl Config {
                 0 => None,
                 bytes => Some(bytes.max(64 * 1024)),
             },
+            stream_heartbeat: Duration::from_secs(
+                env_or("ORRERY_STREAM_HEARTBEAT_SECONDS", 15u64)?.clamp(1, 300),
+            ),
         })
     }
 }

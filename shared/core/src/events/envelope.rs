@@ -38,10 +38,35 @@ pub enum EventType {
     /// A running batch's counts, at most once a second per batch.
     #[serde(rename = "batch.progress")]
     BatchProgress,
+    /// A webhook delivery reached its endpoint (event log only).
+    #[serde(rename = "delivery.succeeded")]
+    DeliverySucceeded,
+    /// A webhook delivery was given up: dead-lettered, or its endpoint disabled (event log only).
+    #[serde(rename = "delivery.failed")]
+    DeliveryFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 14] = [
+        EventType::ChartCalculated,
+        EventType::ChartSaved,
+        EventType::ReadingGenerated,
+        EventType::KeyCreated,
+        EventType::KeyRevoked,
+        EventType::WebhookTest,
+        EventType::EndpointDisabled,
+        EventType::BatchCompleted,
+        EventType::BatchFailed,
+        EventType::BatchCancelled,
+        EventType::BatchExpired,
+        EventType::BatchProgress,
+        EventType::DeliverySucceeded,
+        EventType::DeliveryFailed,
+    ];
+
+    /// The types webhook endpoints can subscribe to: all but the delivery outcomes, which go to
+    /// the event log only (delivering them by webhook would report deliveries with deliveries).
+    pub const DELIVERABLE: [EventType; 12] = [
         EventType::ChartCalculated,
         EventType::ChartSaved,
         EventType::ReadingGenerated,
@@ -55,6 +80,11 @@ impl EventType {
         EventType::BatchExpired,
         EventType::BatchProgress,
     ];
+
+    /// Whether webhook endpoints can receive events of this type.
+    pub fn is_deliverable(self) -> bool {
+        Self::DELIVERABLE.contains(&self)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +100,8 @@ impl EventType {
             EventType::BatchCancelled => "batch.cancelled",
             EventType::BatchExpired => "batch.expired",
             EventType::BatchProgress => "batch.progress",
+            EventType::DeliverySucceeded => "delivery.succeeded",
+            EventType::DeliveryFailed => "delivery.failed",
         }
     }
 }

@@ -96,6 +96,7 @@ async fn attempt(
 async fn delivered(app: &App, endpoint: &EndpointRecord, mut entry: LoggedAttempt) -> Outcome {
     entry.outcome = "delivered".into();
     log_attempt(app, &endpoint.id, &entry).await;
+    report(app, EventType::DeliverySucceeded, endpoint, &entry).await;
     if endpoint.failing_since.is_some()
         && let Err(err) = endpoints::mark_healthy(app, endpoint).await
     {
@@ -108,6 +109,7 @@ async fn delivered(app: &App, endpoint: &EndpointRecord, mut entry: LoggedAttemp
 async fn gone(app: &App, endpoint: &EndpointRecord, mut entry: LoggedAttempt) -> Outcome {
     entry.outcome = "endpoint_disabled".into();
     log_attempt(app, &endpoint.id, &entry).await;
+    report(app, EventType::DeliveryFailed, endpoint, &entry).await;
     disable(app, endpoint, "the endpoint answered 410 Gone".into()).await;
     Outcome::Done
 }
@@ -127,6 +129,7 @@ async fn failed(
     if now - failing_since >= DISABLE_AFTER {
         entry.outcome = "endpoint_disabled".into();
         log_attempt(app, &endpoint.id, &entry).await;
+        report(app, EventType::DeliveryFailed, endpoint, &entry).await;
         let reason = format!(
             "no successful delivery since {}",
             clock::rfc3339(failing_since)
@@ -145,6 +148,7 @@ async fn failed(
         NextStep::GiveUp => {
             entry.outcome = "dead_lettered".into();
             log_attempt(app, &endpoint.id, &entry).await;
+            report(app, EventType::DeliveryFailed, endpoint, &entry).await;
             dead_letter(app, message, delivery, now).await
         }
     }
@@ -182,6 +186,26 @@ fn retry_delay(app: &App, attempt: &Attempt, scheduled: Duration, now: DateTime<
 fn unit_random() -> f64 {
     let bytes = crate::ids::random_bytes::<8>();
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A delivery's outcome, to the account's event log (`delivery.succeeded` / `delivery.failed`;
+/// never delivered by webhook). A redelivered message can report its outcome twice.
+async fn report(app: &App, kind: EventType, endpoint: &EndpointRecord, entry: &LoggedAttempt) {
+    crate::events::publish(
+        app,
+        kind,
+        &endpoint.account_id,
+        serde_json::json!({
+            "webhook_id": entry.webhook_id,
+            "endpoint_id": endpoint.id,
+            "event_type": entry.event_type,
+            "attempt": entry.attempt,
+            "status": entry.status,
+            "latency_ms": entry.latency_ms,
+            "outcome": entry.outcome,
+        }),
+    )
+    .await;
 }
 
 /// Disables an endpoint and tells its owner (`endpoint.disabled`).

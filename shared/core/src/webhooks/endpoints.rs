@@ -106,7 +106,7 @@ pub struct EventTypeInfo {
 
 /// Every event type an endpoint can subscribe to.
 pub fn catalogue() -> Vec<EventTypeInfo> {
-    EventType::ALL
+    EventType::DELIVERABLE
         .iter()
         .map(|kind| EventTypeInfo {
             name: kind.as_str(),
@@ -127,6 +127,9 @@ pub fn catalogue() -> Vec<EventTypeInfo> {
                 EventType::BatchCancelled => "A batch was cancelled; its unstarted items gave their quota back.",
                 EventType::BatchExpired => "A batch passed its 24 h window; its unstarted items gave their quota back.",
                 EventType::BatchProgress => "A running batch's counts (at most once a second per batch).",
+                EventType::DeliverySucceeded | EventType::DeliveryFailed => {
+                    "A webhook delivery's outcome (event log only: not deliverable by webhook)."
+                }
             },
         })
         .collect()
@@ -141,12 +144,15 @@ fn validate_url(url: &str, app: &App) -> Result<String, FieldError> {
 fn validate_event_types(types: &[String]) -> Result<Vec<String>, FieldError> {
     let mut accepted: Vec<String> = Vec::with_capacity(types.len());
     for name in types {
-        if !EventType::ALL.iter().any(|kind| kind.as_str() == name) {
+        if !EventType::DELIVERABLE
+            .iter()
+            .any(|kind| kind.as_str() == name)
+        {
             return Err(FieldError::new(
                 "event_types",
                 format!(
                     "unknown event type {name:?}; accepted: {}",
-                    EventType::ALL.map(|k| k.as_str()).join(", ")
+                    EventType::DELIVERABLE.map(|k| k.as_str()).join(", ")
                 ),
             ));
         }
@@ -548,7 +554,7 @@ mod schema {
     use crate::openapi::schemas::{names, nullable, text};
 
     fn event_type_names() -> Object {
-        names(EventType::ALL.map(|kind| kind.as_str()))
+        names(EventType::DELIVERABLE.map(|kind| kind.as_str()))
     }
 
     /// `event_types` of a new endpoint (empty: every type).

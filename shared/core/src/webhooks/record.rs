@@ -39,6 +39,7 @@ impl EndpointRecord {
     /// Whether an event of `kind` goes to this endpoint.
     pub fn wants(&self, kind: EventType) -> bool {
         self.enabled
+            && kind.is_deliverable()
             && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == kind.as_str()))
     }
 
