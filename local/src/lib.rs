@@ -67,6 +67,7 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_fn_batches::router(app.clone()))
         .merge(orrery_fn_event_log::router(app.clone()))
         .merge(orrery_fn_event_stream::router(app.clone()))
+        .merge(orrery_fn_realtime::local::router(app.clone()))
         .merge(orrery_fn_openapi::router())
 }
 
@@ -89,7 +90,10 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's `GracefulShutdown` cannot watch a connection
+    // that allows upgrades.
+    let (closing, closing_watch) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -104,6 +108,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let connection = hyper::server::conn::http1::Builder::new()
             .max_buf_size(HEAD_BUFFER_BYTES)
@@ -111,15 +116,31 @@ pub async fn serve(
             .serve_connection(
                 hyper_util::rt::TokioIo::new(stream),
                 hyper_util::service::TowerToHyperService::new(router.clone()),
-            );
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            )
+            // WebSocket (`/v1/realtime`) upgrades.
+            .with_upgrades();
+        let mut closing = closing_watch.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => Some(ended),
+                _ = closing.wait_for(|closing| *closing) => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = ended {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
         });
     }
-    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
+    closing.send_replace(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), drained)
         .await
         .is_err()
     {

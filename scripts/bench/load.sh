@@ -24,7 +24,7 @@ trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 # The bench account's tier must not run out mid-run: raise every limit.
 python3 - "$WORK/tiers.json" <<'PY'
 import json, sys
-limits = {c: 100_000_000 for c in ["charts", "readings", "batch_items", "webhook_tests", "analytics", "management"]}
+limits = {c: 100_000_000 for c in ["charts", "readings", "batch_items", "webhook_tests", "analytics", "management", "realtime_connections"]}
 json.dump({t: limits for t in ["free", "basic", "premium", "unlimited"]}, open(sys.argv[1], "w"))
 PY
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

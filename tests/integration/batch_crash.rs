@@ -2,13 +2,11 @@
 //! directory: the batch completes with 0 items lost and 0 counted twice, and its counts equal
 //! its result lines and its reserved quota.
 //!
-//! The child is this test binary re-executed with `ORRERY_BATCH_CRASH_DIR` set; it runs
-//! `orrery_local::run`, the very function the `orrery-local` binary's `main` calls, and
-//! prints the address it listens on.
+//! The child is this test binary re-executed with `ORRERY_BATCH_CRASH_DIR` set
+//! (`orrery_tests::child`).
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -21,7 +19,7 @@ const ITEMS: usize = 10_000;
 #[test]
 fn kill_9_mid_batch_loses_nothing_and_counts_nothing_twice() {
     if let Ok(dir) = std::env::var(CHILD_DIR) {
-        run_orrery_local(std::path::Path::new(&dir));
+        orrery_tests::child::run_orrery_local(std::path::Path::new(&dir));
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -144,38 +142,6 @@ async fn status(client: &reqwest::Client, address: &str, key: &str, id: &str) ->
         .unwrap()
 }
 
-/// Starts orrery-local (this binary as the child) on `dir`: the child and its address.
 fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_DIR, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        // The harness prints `test <name> ... ` without a newline before the child's output.
-        if let Some((_, address)) = line.split_once("listening ") {
-            return (child, format!("http://{}", address.trim()));
-        }
-    }
-    child.kill().ok();
-    child.wait().ok();
-    panic!("the child exited before listening");
-}
-
-fn run_orrery_local(dir: &std::path::Path) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(orrery_local::run(
-            orrery::config::Config::default(),
-            "127.0.0.1:0".parse().unwrap(),
-            dir,
-            Some(orrery_tests::ADMIN_KEY),
-            std::future::pending(),
-            |address| println!("listening {address}"),
-        ))
-        .unwrap();
+    orrery_tests::child::start(TEST_NAME, CHILD_DIR, dir)
 }

@@ -39,6 +39,8 @@ mod events;
 mod hardening;
 mod http;
 mod queue;
+mod realtime_gateway;
 mod secrets;
 mod store;
 mod webhooks;
+mod websocket;

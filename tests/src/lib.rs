@@ -22,6 +22,9 @@ use orrery::secrets::FileSecrets;
 use orrery::store::dynamo::TableNames;
 use tempfile::TempDir;
 
+pub mod child;
+pub mod ws;
+
 pub const MOTO_ENDPOINT_VARIABLE: &str = "ORRERY_TEST_MOTO_ENDPOINT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,10 +216,16 @@ pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResource
         counters: format!("counters-{suffix}"),
         logs: format!("logs-{suffix}"),
         bulk: format!("bulk-{suffix}"),
+        connections: format!("connections-{suffix}"),
     };
     // As template.yaml: only the entities table has the secondary index.
     create_table(&dynamodb, &tables.entities, true).await;
-    for name in [&tables.counters, &tables.logs, &tables.bulk] {
+    for name in [
+        &tables.counters,
+        &tables.logs,
+        &tables.bulk,
+        &tables.connections,
+    ] {
         create_table(&dynamodb, name, false).await;
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);

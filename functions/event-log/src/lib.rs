@@ -1,13 +1,18 @@
 //! `GET /v1/events` (scope `events`, metered under `management`): the account's event log after
 //! a cursor, for clients that cannot hold a connection. The cursor is the one the SSE stream and
 //! the WebSocket use, so a client can move between them. The log is `orrery_realtime::log`.
+//!
+//! `POST /v1/realtime/tokens` (scope `events`) mints the short-lived token a browser puts in
+//! the WebSocket's `?token=` (it cannot set headers there, and a key never goes in a URL).
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use orrery::access::tokens::{self, RealtimeToken};
 use orrery::access::{Caller, QuotaClass, metered};
 use orrery::error::Problem;
-use orrery::http::ApiQuery;
+use orrery::http::{ApiJson, ApiQuery};
 use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App};
 use orrery_realtime::log::{self, Cursor, LogPage};
@@ -48,8 +53,38 @@ async fn list(
     ))
 }
 
+/// What a token is minted for.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// Seconds the token lives, 1 to 300 (default 300).
+    #[schema(minimum = 1, maximum = 300, example = 60)]
+    ttl_seconds: Option<i64>,
+}
+
+#[utoipa::path(
+    post, path = "/v1/realtime/tokens", operation_id = "create_realtime_token", tag = "events",
+    request_body(content = Option<TokenRequest>, description = "Optional; `{}` or no body gives a 5-minute token"),
+    responses(
+        (status = 201, description = "A token for `wss://…/v1/realtime?token=…`: this account only, the minting key's scopes, at most 5 minutes; revoking the key ends it", body = RealtimeToken),
+        MeteredProblems
+    )
+)]
+async fn create_token(
+    State(app): State<App>,
+    caller: Caller,
+    body: Option<ApiJson<TokenRequest>>,
+) -> Result<(StatusCode, Json<RealtimeToken>), ApiError> {
+    let request = body.map(|ApiJson(request)| request).unwrap_or_default();
+    let ttl = request.ttl_seconds.unwrap_or(tokens::MAX_TTL_SECONDS);
+    Ok((
+        StatusCode::CREATED,
+        Json(tokens::mint(&app, &caller, ttl).await?),
+    ))
+}
+
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list))]
+#[openapi(paths(list, create_token))]
 struct EventLogApi;
 
 /// The OpenAPI paths of this function.
@@ -60,6 +95,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(app: App) -> Router {
     let routes = Router::new()
         .route("/v1/events", get(list))
+        .route("/v1/realtime/tokens", post(create_token))
         .with_state(app.clone());
     metered(routes, &app, QuotaClass::Management, "events")
 }

@@ -1,20 +1,40 @@
 //! The events consumer: reads each domain event from the events queue, appends it to its
 //! account's event log (`orrery_realtime::log`: once, however often it is delivered), then fans
 //! it out — one delivery message per subscribed, enabled webhook endpoint of the account
-//! (subscriptions cached).
+//! (subscriptions cached). On AWS it also pushes the entry to the account's open WebSocket
+//! connections (`orrery_realtime::fanout`); orrery-local's WebSocket follows the log itself.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use orrery::App;
 use orrery::consumer::{Consumer, IncomingMessage, Outcome};
 use orrery::events::Event;
 
+use orrery_realtime::fanout::{ConnectionManagement, GatewayManagement};
+use tokio::sync::OnceCell;
+
 pub struct EventsConsumer {
     app: App,
+    /// API Gateway's management API, when the stack has a WebSocket API (read from
+    /// `ORRERY_WEBSOCKET_ENDPOINT` on first use).
+    websockets: OnceCell<Option<Arc<dyn ConnectionManagement>>>,
 }
 
 impl EventsConsumer {
     pub fn new(app: App) -> Self {
-        Self { app }
+        Self {
+            app,
+            websockets: OnceCell::new(),
+        }
+    }
+
+    /// A consumer that pushes to WebSocket connections through `management`.
+    pub fn with_websockets(app: App, management: Arc<dyn ConnectionManagement>) -> Self {
+        Self {
+            app,
+            websockets: OnceCell::new_with(Some(Some(management))),
+        }
     }
 }
 
@@ -27,13 +47,20 @@ impl Consumer for EventsConsumer {
     async fn handle(&self, message: &IncomingMessage) -> Outcome {
         match serde_json::from_str::<Event>(&message.body) {
             Ok(event) => {
-                if let Err(err) = orrery_realtime::log::append(&self.app, &event).await {
-                    // Before the fan-out: a retried message is appended once (its mark) and
-                    // fanned out with the same webhook-ids.
-                    tracing::warn!(event_id = %event.id, error = %err, "appending to the event log failed; retrying");
-                    return Outcome::RetryAfter(std::time::Duration::from_secs(1));
+                let cursor = match orrery_realtime::log::append(&self.app, &event).await {
+                    Ok(cursor) => cursor,
+                    Err(err) => {
+                        // Before the fan-out: a retried message is appended once (its mark) and
+                        // fanned out with the same webhook-ids.
+                        tracing::warn!(event_id = %event.id, error = %err, "appending to the event log failed; retrying");
+                        return Outcome::RetryAfter(std::time::Duration::from_secs(1));
+                    }
+                };
+                let pushed = self.push(&event, cursor).await;
+                match self.fan_out(&event).await {
+                    Outcome::Done => pushed,
+                    retry => retry,
                 }
-                self.fan_out(&event).await
             }
             Err(err) => {
                 // Not ours or corrupt: retrying cannot fix it, but dropping it silently would hide
@@ -46,6 +73,29 @@ impl Consumer for EventsConsumer {
 }
 
 impl EventsConsumer {
+    /// The entry to the account's WebSocket connections (AWS); a connection that missed it
+    /// gets it with the retried message, and none gets it twice.
+    async fn push(&self, event: &Event, cursor: orrery_realtime::Cursor) -> Outcome {
+        let management = self
+            .websockets
+            .get_or_init(GatewayManagement::from_env)
+            .await;
+        let Some(management) = management else {
+            return Outcome::Done;
+        };
+        let entry = orrery_realtime::LoggedEvent::of(cursor, event);
+        match orrery_realtime::fanout::push(&self.app, management.as_ref(), &entry).await {
+            Ok(pushed) => {
+                tracing::debug!(event_id = %event.id, sent = pushed.sent, gone = pushed.gone, "pushed to WebSocket connections");
+                Outcome::Done
+            }
+            Err(err) => {
+                tracing::warn!(event_id = %event.id, error = %err, "WebSocket push failed; retrying");
+                Outcome::RetryAfter(std::time::Duration::from_secs(2))
+            }
+        }
+    }
+
     async fn fan_out(&self, event: &Event) -> Outcome {
         match orrery::webhooks::fanout::fan_out(&self.app, event).await {
             Ok(deliveries) => {

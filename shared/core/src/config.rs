@@ -224,6 +224,7 @@ impl AwsResources {
                 counters: env_required("ORRERY_COUNTERS_TABLE")?,
                 logs: env_required("ORRERY_LOGS_TABLE")?,
                 bulk: env_required("ORRERY_BULK_TABLE")?,
+                connections: env_required("ORRERY_CONNECTIONS_TABLE")?,
             },
             events_queue_url: env_required("ORRERY_EVENTS_QUEUE_URL")?,
             events_dlq_url: env_required("ORRERY_EVENTS_DLQ_URL")?,

@@ -38,6 +38,9 @@ pub(crate) const LOGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("log
 pub(crate) const LOGS_GSI1: TableDefinition<Bytes, ()> = TableDefinition::new("logs_gsi1");
 pub(crate) const BULK: TableDefinition<Bytes, Bytes> = TableDefinition::new("bulk");
 pub(crate) const BULK_GSI1: TableDefinition<Bytes, ()> = TableDefinition::new("bulk_gsi1");
+pub(crate) const CONNECTIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("connections");
+pub(crate) const CONNECTIONS_GSI1: TableDefinition<Bytes, ()> =
+    TableDefinition::new("connections_gsi1");
 /// Queue messages by `queue \0 id`.
 pub(crate) const MESSAGES: TableDefinition<Bytes, Bytes> = TableDefinition::new("queue_messages");
 /// Receive order: `queue \0 visible_at_ms (big-endian) id` → nothing.
@@ -57,6 +60,7 @@ pub(crate) fn tables(
         Table::Counters => (COUNTERS, COUNTERS_GSI1),
         Table::Logs => (LOGS, LOGS_GSI1),
         Table::Bulk => (BULK, BULK_GSI1),
+        Table::Connections => (CONNECTIONS, CONNECTIONS_GSI1),
     }
 }
 
@@ -180,7 +184,12 @@ impl Engine {
 }
 
 /// The tables of the main file.
-const MAIN_TABLES: [Table; 3] = [Table::Entities, Table::Counters, Table::Logs];
+const MAIN_TABLES: [Table; 4] = [
+    Table::Entities,
+    Table::Counters,
+    Table::Logs,
+    Table::Connections,
+];
 
 /// The shared database handle; cheap to clone.
 #[derive(Clone)]
@@ -226,7 +235,7 @@ impl EmbeddedDb {
     fn engine(&self, table: Table) -> &Engine {
         match table {
             Table::Bulk => &self.bulk,
-            Table::Entities | Table::Counters | Table::Logs => &self.main,
+            Table::Entities | Table::Counters | Table::Logs | Table::Connections => &self.main,
         }
     }
 

@@ -78,7 +78,8 @@ pub struct LoggedEvent {
 }
 
 impl LoggedEvent {
-    fn of(cursor: Cursor, event: &Event) -> Self {
+    /// The entry `event` became at `cursor`.
+    pub fn of(cursor: Cursor, event: &Event) -> Self {
         Self {
             cursor: cursor.to_string(),
             id: event.id.clone(),

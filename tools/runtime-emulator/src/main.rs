@@ -151,6 +151,7 @@ async fn measure_once(binary: &PathBuf, event: Arc<String>) -> anyhow::Result<Sa
         .env("ORRERY_COUNTERS_TABLE", "orrery-counters")
         .env("ORRERY_LOGS_TABLE", "orrery-logs")
         .env("ORRERY_BULK_TABLE", "orrery-bulk")
+        .env("ORRERY_CONNECTIONS_TABLE", "orrery-connections")
         .env(
             "ORRERY_EVENTS_QUEUE_URL",
             "https://sqs.us-east-1.amazonaws.com/123456789012/orrery-fn-events",

@@ -119,6 +119,12 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Caller, ApiE
     if !hasher.matches(presented, &record.hash) {
         return Err(KeyRefusal::Invalid.into());
     }
+    caller_of(app, record).await
+}
+
+/// The caller a verified key stands for: 401 for a revoked or expired key, 403 for a suspended
+/// account.
+pub(super) async fn caller_of(app: &App, record: KeyRecord) -> Result<Caller, ApiError> {
     if let Some(refusal) = record.refusal(clock::now()) {
         return Err(refusal.into());
     }
@@ -271,12 +277,29 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
         Ok(caller) => caller,
         Err(err) => return err.into_response(),
     };
+    let mut state = match admit(app, &caller, meter.class).await {
+        Ok(state) => state,
+        Err(refused) => return refused,
+    };
+    req.extensions_mut().insert(caller.clone());
+    let mut response = next.run(req).await;
+    // A client error consumes nothing, and neither does a replay of an earlier creation.
+    if response.status().is_client_error() || crate::idempotency::is_replay(&response) {
+        give_back(app, &caller, &mut state).await;
+    }
+    state.apply(response.headers_mut());
+    app.cache.maybe_emit_metrics().await;
+    response
+}
 
+/// Takes one unit of `class` for `caller`'s account: the quota state after it, or the response
+/// that refuses the request (429 with the rate-limit headers, or the store's failure).
+pub async fn admit(app: &App, caller: &Caller, class: QuotaClass) -> Result<QuotaState, Response> {
     let now = clock::now();
     let window = Window::containing(now);
-    let limit = app.config.tiers.limit(caller.tier, meter.class);
+    let limit = app.config.tiers.limit(caller.tier, class);
     let mut state = QuotaState {
-        class: meter.class,
+        class,
         limit,
         used: limit,
         resets_at: window.resets_at,
@@ -284,19 +307,19 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
     };
     // Exhausted at this limit already today: refuse without a write. (A tier upgrade raises the
     // limit above the remembered one, which lets the request through to the counter again.)
-    let exhausted = exhausted_key(&caller.account_id, meter.class, window.day);
+    let exhausted = exhausted_key(&caller.account_id, class, window.day);
     if app
         .cache
         .get::<u32>(&EXHAUSTED, &exhausted)
         .await
         .is_some_and(|at| at >= limit)
     {
-        return too_many(&state);
+        return Err(too_many(&state));
     }
     let admission = quota::admission(
         &caller.account_id,
         &caller.key_id,
-        meter.class,
+        class,
         limit,
         &window,
         now,
@@ -308,28 +331,27 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
             app.cache
                 .put_with_ttl(&EXHAUSTED, &exhausted, &limit, ttl)
                 .await;
-            return too_many(&state);
+            return Err(too_many(&state));
         }
-        Err(err) => return ApiError::from(err).into_response(),
+        Err(err) => return Err(ApiError::from(err).into_response()),
     }
+    Ok(state)
+}
 
-    req.extensions_mut().insert(caller.clone());
-    let mut response = next.run(req).await;
-    // A client error consumes nothing, and neither does a replay of an earlier creation.
-    if response.status().is_client_error() || crate::idempotency::is_replay(&response) {
-        let refund = quota::refund(&caller.account_id, &caller.key_id, meter.class, &window);
-        match app.store.increment(refund).await {
-            Ok(_) => {
-                state.used = state.used.saturating_sub(1);
-                // The unit is free again: requests refused meanwhile must not stay refused.
-                app.cache.invalidate(&EXHAUSTED, &exhausted).await;
-            }
-            Err(err) => tracing::warn!(error = %err, "could not refund a quota unit"),
+/// Gives back the unit [`admit`] took (the request ended in a client error).
+pub async fn give_back(app: &App, caller: &Caller, state: &mut QuotaState) {
+    // The day the unit was taken from (the one that ends at `resets_at`), even past midnight.
+    let window = Window::of_day((state.resets_at - chrono::Duration::days(1)).date_naive());
+    let refund = quota::refund(&caller.account_id, &caller.key_id, state.class, &window);
+    match app.store.increment(refund).await {
+        Ok(_) => {
+            state.used = state.used.saturating_sub(1);
+            // The unit is free again: requests refused meanwhile must not stay refused.
+            let exhausted = exhausted_key(&caller.account_id, state.class, window.day);
+            app.cache.invalidate(&EXHAUSTED, &exhausted).await;
         }
+        Err(err) => tracing::warn!(error = %err, "could not refund a quota unit"),
     }
-    state.apply(response.headers_mut());
-    app.cache.maybe_emit_metrics().await;
-    response
 }
 
 /// The admin API's caller: holds the admin key (Secrets Manager on AWS; `ORRERY_ADMIN_KEY` or a

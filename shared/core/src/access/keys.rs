@@ -154,6 +154,23 @@ impl KeyHasher {
         crate::ids::hex(&self.mac(key).finalize().into_bytes())
     }
 
+    /// A MAC of `message` under the pepper, separated by `domain` from key hashes and from
+    /// every other use (so no signature can pass for a key hash or vice versa).
+    pub fn sign(&self, domain: &str, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac(domain);
+        mac.update(&[0]);
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `signature` is [`Self::sign`]'s for `domain` and `message`, in constant time.
+    pub fn verify(&self, domain: &str, message: &[u8], signature: &[u8]) -> bool {
+        let mut mac = self.mac(domain);
+        mac.update(&[0]);
+        mac.update(message);
+        mac.verify_slice(signature).is_ok()
+    }
+
     /// Whether `key` hashes to `stored_hash`, in constant time.
     pub fn matches(&self, key: &str, stored_hash: &str) -> bool {
         match unhex(stored_hash) {

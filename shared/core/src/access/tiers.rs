@@ -71,10 +71,20 @@ impl QuotaClass {
 #[error("tier limits: {0}")]
 pub struct TierLimitsError(String);
 
-/// Daily limits: tier → class → requests per UTC day.
+/// Daily limits: tier → class → requests per UTC day; and how many real-time connections
+/// (WebSocket and SSE) an account of the tier may hold open at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierLimits {
     limits: HashMap<Tier, HashMap<QuotaClass, u32>>,
+    connections: HashMap<Tier, u32>,
+}
+
+/// One tier in the file: its daily limits by class, beside `realtime_connections`.
+#[derive(Deserialize)]
+struct TierPlan {
+    realtime_connections: u32,
+    #[serde(flatten)]
+    daily: HashMap<QuotaClass, u32>,
 }
 
 impl TierLimits {
@@ -84,17 +94,19 @@ impl TierLimits {
         Self::parse(include_str!("../../data/tiers.json")).expect("the shipped tiers.json is valid")
     }
 
-    /// Parses limits; every tier must define every class.
+    /// Parses limits; every tier must define every class and its connection limit.
     pub fn parse(json: &str) -> Result<Self, TierLimitsError> {
-        let limits: HashMap<Tier, HashMap<QuotaClass, u32>> =
+        let plans: HashMap<Tier, TierPlan> =
             serde_json::from_str(json).map_err(|err| TierLimitsError(err.to_string()))?;
+        let mut limits = HashMap::new();
+        let mut connections = HashMap::new();
         for tier in Tier::ALL {
-            let classes = limits
+            let plan = plans
                 .get(&tier)
                 .ok_or_else(|| TierLimitsError(format!("tier {} is missing", tier.as_str())))?;
             if let Some(class) = QuotaClass::ALL
                 .iter()
-                .find(|class| !classes.contains_key(class))
+                .find(|class| !plan.daily.contains_key(class))
             {
                 return Err(TierLimitsError(format!(
                     "tier {} has no limit for {}",
@@ -102,8 +114,18 @@ impl TierLimits {
                     class.as_str()
                 )));
             }
+            limits.insert(tier, plan.daily.clone());
+            connections.insert(tier, plan.realtime_connections);
         }
-        Ok(Self { limits })
+        Ok(Self {
+            limits,
+            connections,
+        })
+    }
+
+    /// How many real-time connections an account of `tier` may hold open at once.
+    pub fn connection_limit(&self, tier: Tier) -> u32 {
+        self.connections.get(&tier).copied().unwrap_or(0)
     }
 
     pub fn limit(&self, tier: Tier, class: QuotaClass) -> u32 {
@@ -135,12 +157,24 @@ mod tests {
         for class in QuotaClass::ALL {
             assert_eq!(plan.limit(Tier::Unlimited, class), 10_000);
         }
+        let connections = Tier::ALL.map(|tier| plan.connection_limit(tier));
+        assert_eq!(connections, [5, 25, 100, 2000]);
     }
 
     #[test]
     fn incomplete_limits_are_refused() {
         let err = TierLimits::parse(r#"{"free": {"charts": 1}}"#).expect_err("incomplete");
-        assert!(err.to_string().contains("free"));
+        assert!(err.to_string().contains("realtime_connections"), "{err}");
+        let mut plan: serde_json::Value =
+            serde_json::from_str(include_str!("../../data/tiers.json")).unwrap_or_default();
+        plan["basic"]
+            .as_object_mut()
+            .map(|tier| tier.remove("readings"));
+        let err = TierLimits::parse(&plan.to_string()).expect_err("incomplete");
+        assert!(
+            err.to_string().contains("basic has no limit for readings"),
+            "{err}"
+        );
         assert_eq!(QuotaClass::BatchItems.policy_name(), "batch-items-daily");
     }
 }

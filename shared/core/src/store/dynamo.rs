@@ -32,6 +32,7 @@ pub struct TableNames {
     pub counters: String,
     pub logs: String,
     pub bulk: String,
+    pub connections: String,
 }
 
 impl TableNames {
@@ -41,6 +42,7 @@ impl TableNames {
             Table::Counters => &self.counters,
             Table::Logs => &self.logs,
             Table::Bulk => &self.bulk,
+            Table::Connections => &self.connections,
         }
     }
 }

@@ -287,6 +287,31 @@ pub fn event_log_mark(account_id: &AccountId, event_id: &str) -> Key {
     )
 }
 
+/// An open WebSocket connection under its account (`connections`, expiring at the gateway's
+/// lifetime cap): what the fan-out queries.
+pub fn realtime_connection(account_id: &AccountId, connection_id: &str) -> Key {
+    Key::new(
+        Table::Connections,
+        account_partition(account_id),
+        format!("WSCONN#{connection_id}"),
+    )
+}
+
+/// An account's open WebSocket connections.
+pub fn realtime_connections(account_id: &AccountId) -> Query {
+    Query::partition(Table::Connections, account_partition(account_id)).with_prefix("WSCONN#")
+}
+
+/// Which account a connection belongs to: `$disconnect` and the routes name only the
+/// connection.
+pub fn realtime_connection_owner(connection_id: &str) -> Key {
+    Key::new(
+        Table::Connections,
+        format!("WSCONN#{connection_id}"),
+        "OWNER",
+    )
+}
+
 /// The cache's generation board.
 pub fn cache_generations() -> Key {
     Key::new(Table::Entities, "CACHE#GENERATIONS", "BOARD")

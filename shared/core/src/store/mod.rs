@@ -32,10 +32,19 @@ pub enum Table {
     /// Apart from the rest so their volume is provisioned, priced and expired on its own, and,
     /// embedded, committed by a writer of its own (their commits never delay a request's write).
     Bulk,
+    /// Open WebSocket connections (on AWS: API Gateway's), each with an expiry at the
+    /// gateway's lifetime cap; read by the events consumer's fan-out.
+    Connections,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Entities, Table::Counters, Table::Logs, Table::Bulk];
+    pub const ALL: [Table; 5] = [
+        Table::Entities,
+        Table::Counters,
+        Table::Logs,
+        Table::Bulk,
+        Table::Connections,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -43,6 +52,7 @@ impl Table {
             Table::Counters => "counters",
             Table::Logs => "logs",
             Table::Bulk => "bulk",
+            Table::Connections => "connections",
         }
     }
 }
