@@ -44,3 +44,4 @@ mod secrets;
 mod store;
 mod webhooks;
 mod websocket;
+mod websocket_crash;

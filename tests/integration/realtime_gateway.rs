@@ -27,6 +27,7 @@ on_both_backends!(
     connect_subscribe_push_and_disconnect,
     connect_refusals_leave_nothing_behind,
     gone_connections_are_forgotten_and_throttling_is_retried,
+    the_scheduled_sweep_sends_heartbeats_and_reconnect_hints,
 );
 
 /// Records every post; answers Gone for connections in `gone`, and throttles the next
@@ -316,6 +317,69 @@ async fn gone_connections_are_forgotten_and_throttling_is_retried(kind: Backend)
     gateway.throttles.store(0, Ordering::SeqCst);
     assert_eq!(consume(app, gateway.clone(), &next).await, Outcome::Done);
     assert_eq!(gateway.events_to("alive"), ["1", "2"]);
+}
+
+async fn the_scheduled_sweep_sends_heartbeats_and_reconnect_hints(kind: Backend) {
+    let server = orrery_tests::serve_without_workers(orrery_tests::backend(kind).await).await;
+    let app = server.app();
+    let (account, key) = create_account(&server, "basic").await;
+    let account = AccountId::parse(&account).unwrap();
+    let gateway = Gateway::default();
+    let token = token(&server, &key).await;
+    for connection in ["fresh", "old", "gone"] {
+        let event = connect_event(connection, &[("token", &token)]);
+        let response = orrery_fn_realtime::gateway::handle(app, &gateway, event).await;
+        assert_eq!(response.status_code, 200);
+    }
+    // One connection nears API Gateway's 2-hour cap; another's client has gone.
+    let old = connections::find(app, "old").await.unwrap().unwrap();
+    connections::update(app, &old, |record| {
+        record.connected_at -= 2 * 3600 - 120;
+        true
+    })
+    .await
+    .unwrap();
+    gateway.gone.lock().unwrap().insert("gone".into());
+
+    let scheduled: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../events/scheduled-sweep.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let swept =
+        orrery_fn_realtime::gateway::handle_invocation(app, &gateway, scheduled.clone()).await;
+    assert_eq!(swept, json!({"heartbeats": 2, "gone": 1, "failed": 0}));
+    for connection in ["fresh", "old"] {
+        let posted = gateway.posted_to(connection);
+        assert_eq!(
+            posted[0],
+            json!({"type": "heartbeat", "cursor": "0"}),
+            "{connection}"
+        );
+    }
+    assert_eq!(gateway.posted_to("fresh").len(), 1, "no hint an hour early");
+    let hint = &gateway.posted_to("old")[1];
+    assert_eq!(hint["type"], "reconnect");
+    assert_eq!(hint["cursor"], "0");
+    let open: Vec<String> = connections::of_account(app, &account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| record.connection_id)
+        .collect();
+    assert_eq!(open.len(), 2);
+    assert!(!open.contains(&"gone".to_owned()));
+    // The hint goes out once.
+    orrery_fn_realtime::gateway::handle_invocation(app, &gateway, scheduled).await;
+    let hints = gateway
+        .posted_to("old")
+        .iter()
+        .filter(|m| m["type"] == "reconnect")
+        .count();
+    assert_eq!(hints, 1);
 }
 
 /// The real management client against moto's management API: the request is signed, routed

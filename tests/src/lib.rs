@@ -218,14 +218,10 @@ pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResource
         bulk: format!("bulk-{suffix}"),
         connections: format!("connections-{suffix}"),
     };
-    // As template.yaml: only the entities table has the secondary index.
+    // As template.yaml: the entities and connections tables have the secondary index.
     create_table(&dynamodb, &tables.entities, true).await;
-    for name in [
-        &tables.counters,
-        &tables.logs,
-        &tables.bulk,
-        &tables.connections,
-    ] {
+    create_table(&dynamodb, &tables.connections, true).await;
+    for name in [&tables.counters, &tables.logs, &tables.bulk] {
         create_table(&dynamodb, name, false).await;
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);

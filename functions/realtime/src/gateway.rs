@@ -13,6 +13,9 @@
 //!   Gateway closes a connection idle for 10 minutes, so clients ping every few minutes.
 //! - `$default`: an `error` message naming the actions.
 //! - `$disconnect`: forgets the connection.
+//!
+//! An EventBridge schedule (every 5 minutes, under the gateway's 10-minute idle limit) invokes
+//! the same function for the heartbeat sweep (`orrery_realtime::fanout::sweep`).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
@@ -23,6 +26,31 @@ use orrery_realtime::connections::{self, ConnectionRecord};
 use orrery_realtime::fanout::{self, CatchUpError, ConnectionManagement, PostError};
 use orrery_realtime::log::{self, Cursor};
 use orrery_realtime::protocol::{ClientMessage, ServerMessage, Subscription};
+
+/// Handles whatever invoked the function: a scheduled sweep (`"source": "aws.events"`) or a
+/// WebSocket route.
+pub async fn handle_invocation(
+    app: &App,
+    management: &dyn ConnectionManagement,
+    payload: serde_json::Value,
+) -> serde_json::Value {
+    if payload.get("source").and_then(serde_json::Value::as_str) == Some("aws.events") {
+        return match fanout::sweep(app, management).await {
+            Ok(swept) => serde_json::to_value(swept).unwrap_or_default(),
+            Err(err) => {
+                tracing::error!(error = %err, "heartbeat sweep failed");
+                serde_json::json!({"error": err.to_string()})
+            }
+        };
+    }
+    let response = match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(payload) {
+        Ok(request) => handle(app, management, request).await,
+        Err(err) => respond(Err(ApiError::BadRequest(format!(
+            "not an API Gateway WebSocket event: {err}"
+        )))),
+    };
+    serde_json::to_value(response).unwrap_or_default()
+}
 
 /// Handles one WebSocket event.
 pub async fn handle(

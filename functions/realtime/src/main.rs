@@ -1,4 +1,3 @@
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -8,16 +7,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let management = orrery_realtime::fanout::GatewayManagement::from_env()
         .await
         .ok_or("ORRERY_WEBSOCKET_ENDPOINT is not set")?;
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            let (app, management) = (app.clone(), management.clone());
-            async move {
-                Ok::<_, lambda_runtime::Error>(
-                    orrery_fn_realtime::gateway::handle(&app, management.as_ref(), event.payload)
-                        .await,
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let (app, management) = (app.clone(), management.clone());
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                orrery_fn_realtime::gateway::handle_invocation(
+                    &app,
+                    management.as_ref(),
+                    event.payload,
                 )
-            }
-        },
-    ))
+                .await,
+            )
+        }
+    }))
     .await
 }

@@ -116,12 +116,37 @@ impl ConnectionRecord {
     }
 
     fn item(&self) -> Result<Item, StoreError> {
+        let shard = sweep_shard(&self.connection_id);
         Ok(Item::from_serializable(
             keyspace::realtime_connection(&self.account_id, &self.connection_id),
             self,
         )?
+        .with_index(keyspace::realtime_connection_sweep_entry(
+            shard,
+            &self.connection_id,
+        ))
         .expiring_at(self.expires_at()))
     }
+}
+
+/// The sweep index spreads connections over this many partitions.
+pub const SWEEP_SHARDS: u32 = 16;
+
+/// A connection's sweep shard (FNV-1a of its id: stable across processes).
+fn sweep_shard(connection_id: &str) -> u32 {
+    let hash = connection_id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash % SWEEP_SHARDS
+}
+
+/// Every open connection of sweep shard `shard` (a Query of the index).
+pub async fn in_shard(app: &App, shard: u32) -> Result<Vec<ConnectionRecord>, StoreError> {
+    collect(
+        app,
+        keyspace::realtime_connections_in_shard(shard).with_limit(100),
+    )
+    .await
 }
 
 /// Stores a new connection, unless its account holds its tier's `limit` already (429).
@@ -241,7 +266,13 @@ pub async fn of_account(
     app: &App,
     account: &AccountId,
 ) -> Result<Vec<ConnectionRecord>, StoreError> {
-    let mut query = keyspace::realtime_connections(account).with_limit(100);
+    collect(app, keyspace::realtime_connections(account).with_limit(100)).await
+}
+
+async fn collect(
+    app: &App,
+    mut query: orrery::store::Query,
+) -> Result<Vec<ConnectionRecord>, StoreError> {
     let mut records = Vec::new();
     loop {
         let page = app.store.query(query.clone()).await?;

@@ -322,3 +322,40 @@ pub async fn remind_to_reconnect(
     .map(drop)
     .map_err(|err| PostError::Failed(err.to_string()))
 }
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    pub heartbeats: usize,
+    pub gone: usize,
+    pub failed: usize,
+}
+
+/// The heartbeat sweep (AWS, on a schedule): a `heartbeat` with its cursor to every open
+/// connection, the `reconnect` hint to those near the gateway's cap; gone ones are forgotten.
+/// A connection whose post fails otherwise is left to the next sweep.
+pub async fn sweep(app: &App, management: &dyn ConnectionManagement) -> Result<Swept, StoreError> {
+    let mut swept = Swept::default();
+    for shard in 0..connections::SWEEP_SHARDS {
+        for record in connections::in_shard(app, shard).await? {
+            let cursor = record.cursor.to_string();
+            let beat = ServerMessage::Heartbeat { cursor: &cursor }.to_text();
+            let sent = match post_with_backoff(management, &record.connection_id, &beat).await {
+                Ok(()) => remind_to_reconnect(app, management, &record).await,
+                Err(err) => Err(err),
+            };
+            match sent {
+                Ok(()) => swept.heartbeats += 1,
+                Err(PostError::Gone) => {
+                    connections::remove(app, &record.account_id, &record.connection_id).await?;
+                    swept.gone += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(connection_id = %record.connection_id, error = ?err, "heartbeat failed");
+                    swept.failed += 1;
+                }
+            }
+        }
+    }
+    Ok(swept)
+}

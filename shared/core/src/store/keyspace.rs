@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Key, Query, Table};
+use super::{IndexKey, Key, Query, Table};
 use crate::ids::{AccountId, BatchId, ChartId, EndpointId, KeyId};
 
 /// The partition of everything an account owns.
@@ -300,6 +300,17 @@ pub fn realtime_connection(account_id: &AccountId, connection_id: &str) -> Key {
 /// An account's open WebSocket connections.
 pub fn realtime_connections(account_id: &AccountId) -> Query {
     Query::partition(Table::Connections, account_partition(account_id)).with_prefix("WSCONN#")
+}
+
+/// A connection's place in the sweep index (`gsi1`): every connection, in 16 shards, for the
+/// heartbeat sweep.
+pub fn realtime_connection_sweep_entry(shard: u32, connection_id: &str) -> IndexKey {
+    IndexKey::new(format!("WSCONNS#{shard:02}"), connection_id)
+}
+
+/// Every open connection of one sweep shard.
+pub fn realtime_connections_in_shard(shard: u32) -> Query {
+    Query::index(Table::Connections, format!("WSCONNS#{shard:02}"))
 }
 
 /// Which account a connection belongs to: `$disconnect` and the routes name only the
