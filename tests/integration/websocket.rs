@@ -85,6 +85,34 @@ async fn events_arrive_live_and_a_reconnect_gets_every_missed_event_once(kind: B
     let cursors: Vec<&str> = next.iter().map(|e| e["cursor"].as_str().unwrap()).collect();
     assert_eq!(cursors, ["5"]);
 
+    // The WebSocket's cursor resumes the SSE stream (and the other way round, see
+    // event_stream.rs): after 3, the same entries 4 and 5.
+    let mut sse = server
+        .client
+        .get(server.url("/v1/events/stream"))
+        .bearer_auth(&key)
+        .header("last-event-id", "3")
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while !text.contains("id: 5\n") {
+        let chunk = tokio::time::timeout(LIVE, sse.chunk())
+            .await
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(
+            &chunk.expect("more of the stream"),
+        ));
+    }
+    let streamed: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert_eq!(streamed, [missed[1].clone(), next[0].clone()]);
+    drop(sse);
+
     // A `subscribe` with `after` rewinds an open connection.
     resumed
         .send(json!({"action": "subscribe", "types": ["chart.calculated"], "after": "3"}))
@@ -221,7 +249,7 @@ async fn tokens_carry_one_account_and_its_key_scopes(kind: Backend) {
     let (_, other_key) = create_account(&server, "basic").await;
     let minted = server
         .as_key(&key)
-        .post("/v1/realtime/tokens", json!({"ttl_seconds": 60}))
+        .post("/v1/realtime/tokens", json!({"ttl_seconds": 60.0}))
         .expect(StatusCode::CREATED)
         .await;
     let token = minted["token"].as_str().unwrap();
@@ -253,11 +281,13 @@ async fn tokens_carry_one_account_and_its_key_scopes(kind: Backend) {
     );
 
     // Refused: longer than 5 minutes; an API key in the URL; a forged token; no credentials.
-    server
-        .as_key(&key)
-        .post("/v1/realtime/tokens", json!({"ttl_seconds": 301}))
-        .expect(StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    for ttl in [json!(301), json!(0), json!(-5), json!(1.5), json!("60")] {
+        server
+            .as_key(&key)
+            .post("/v1/realtime/tokens", json!({"ttl_seconds": ttl}))
+            .expect(StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    }
     let forged = format!("{}x", &token[..token.len() - 1]);
     for (path, status) in [
         (format!("/v1/realtime?token={key}"), 401),

@@ -58,8 +58,9 @@ async fn list(
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
     /// Seconds the token lives, 1 to 300 (default 300).
+    #[serde(default, deserialize_with = "orrery::http::whole_number")]
     #[schema(minimum = 1, maximum = 300, example = 60)]
-    ttl_seconds: Option<i64>,
+    ttl_seconds: Option<u32>,
 }
 
 #[utoipa::path(
@@ -76,7 +77,9 @@ async fn create_token(
     body: Option<ApiJson<TokenRequest>>,
 ) -> Result<(StatusCode, Json<RealtimeToken>), ApiError> {
     let request = body.map(|ApiJson(request)| request).unwrap_or_default();
-    let ttl = request.ttl_seconds.unwrap_or(tokens::MAX_TTL_SECONDS);
+    let ttl = request
+        .ttl_seconds
+        .map_or(tokens::MAX_TTL_SECONDS, i64::from);
     Ok((
         StatusCode::CREATED,
         Json(tokens::mint(&app, &caller, ttl).await?),

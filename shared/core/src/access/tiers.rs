@@ -72,7 +72,7 @@ impl QuotaClass {
 pub struct TierLimitsError(String);
 
 /// Daily limits: tier → class → requests per UTC day; and how many real-time connections
-/// (WebSocket and SSE) an account of the tier may hold open at once.
+/// (WebSockets) an account of the tier may hold open at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierLimits {
     limits: HashMap<Tier, HashMap<QuotaClass, u32>>,
