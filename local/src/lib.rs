@@ -65,6 +65,7 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_fn_readings::router(app.clone()))
         .merge(orrery_fn_webhooks::router(app.clone()))
         .merge(orrery_fn_batches::router(app.clone()))
+        .merge(orrery_fn_analytics::router(app.clone()))
         .merge(orrery_fn_event_log::router(app.clone()))
         .merge(orrery_fn_event_stream::router(app.clone()))
         .merge(orrery_fn_realtime::local::router(app.clone()))
@@ -184,6 +185,15 @@ pub fn spawn_workers(app: &App, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
             shutdown.clone(),
         ));
     }
+    // Analytics: the aggregator's flush every interval (and once more at shutdown), the roll-ups.
+    workers.push(orrery::analytics::spawn_flusher(
+        app.clone(),
+        shutdown.clone(),
+    ));
+    workers.push(orrery_analytics::background::spawn_rollups(
+        app.clone(),
+        shutdown,
+    ));
     workers
 }
 

@@ -698,6 +698,9 @@ async fn serve_probe(
     // The cache re-reads its generation board once per sync interval and container, whatever
     // the traffic: at the longest interval, these few requests fall inside one.
     options.config.cache.sync_interval = Duration::from_secs(5);
+    // Analytics flush out of the window: its writes are the container's, once per interval,
+    // not the request's (tests/integration/analytics.rs covers them).
+    options.config.analytics_flush_interval = Duration::from_secs(3600);
     let (backend, counting) = orrery_tests::backend_with(kind, options)
         .await
         .count_store_calls();

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 }
 
 mod access;
+mod analytics;
 mod batch_crash;
 mod batches;
 mod cache;

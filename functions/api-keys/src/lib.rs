@@ -119,9 +119,9 @@ async fn rotate(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct UsageQuery {
-    /// Days back from today (UTC), 1 to the retention of 32 days (default 7).
+    /// Days back from today (UTC), 1 to the retention of 90 days (default 7).
     #[serde(default = "seven")]
-    #[param(minimum = 1, maximum = 32)]
+    #[param(minimum = 1, maximum = 90)]
     days: u32,
 }
 

@@ -14,7 +14,7 @@ use orrery::http::{ApiJson, ApiQuery, ListQuery, ListResponse, with_content_type
 use orrery::openapi::MeteredProblems;
 use orrery::{ApiError, App, idempotency};
 use orrery_charts::presentation::{Presentation, Rendered, Representation, present};
-use orrery_charts::relations::{self, SynastryRequest, TransitsRequest};
+use orrery_charts::relations::{self, ChartLabel, SynastryRequest, TransitsRequest};
 use orrery_charts::relations::{Synastry, Transits};
 use orrery_charts::saved::{self, SavedChartSummary};
 use orrery_charts::schema::{
@@ -122,7 +122,9 @@ async fn create(
         leading,
         request.name.as_deref(),
     )?;
-    Ok(respond(StatusCode::OK, rendered))
+    let mut response = respond(StatusCode::OK, rendered);
+    response.extensions_mut().insert(computed.cache_use());
+    Ok(response)
 }
 
 async fn save_chart(
@@ -296,9 +298,9 @@ async fn transits(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     let request = TransitsRequest::from_value(body)?;
-    Ok(Json(
-        relations::transits(&app, &caller.account_id, &request).await?,
-    ))
+    let transits = relations::transits(&app, &caller.account_id, &request).await?;
+    let cache_use = ChartLabel::cache_use_of(&[&transits.natal]);
+    Ok(with_cache_use(Json(transits), cache_use))
 }
 
 #[utoipa::path(
@@ -312,9 +314,21 @@ async fn synastry(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     let request = SynastryRequest::from_value(body)?;
-    Ok(Json(
-        relations::synastry(&app, &caller.account_id, &request).await?,
-    ))
+    let synastry = relations::synastry(&app, &caller.account_id, &request).await?;
+    let cache_use = ChartLabel::cache_use_of(&[&synastry.first, &synastry.second]);
+    Ok(with_cache_use(Json(synastry), cache_use))
+}
+
+/// The response, telling the meter how the chart cache served it (analytics' hit/miss counts).
+fn with_cache_use(
+    response: impl IntoResponse,
+    cache_use: Option<orrery::analytics::CacheUse>,
+) -> axum::response::Response {
+    let mut response = response.into_response();
+    if let Some(cache_use) = cache_use {
+        response.extensions_mut().insert(cache_use);
+    }
+    response
 }
 
 #[derive(utoipa::OpenApi)]

@@ -30,6 +30,7 @@ pub fn document() -> OpenApi {
         orrery_fn_readings::openapi(),
         orrery_fn_webhooks::openapi(),
         orrery_fn_batches::openapi(),
+        orrery_fn_analytics::openapi(),
         orrery_fn_event_log::openapi(),
         orrery_fn_event_stream::openapi(),
         orrery_fn_api_keys::openapi(),
@@ -276,6 +277,13 @@ mod tests {
             ("/v1/webhooks/{id}/deliveries", &["get"]),
             ("/v1/webhooks/{id}/replay", &["post"]),
             ("/v1/webhooks/event-types", &["get"]),
+            ("/v1/analytics/usage", &["get"]),
+            ("/v1/analytics/latency", &["get"]),
+            ("/v1/analytics/summary", &["get"]),
+            ("/v1/admin/analytics/accounts", &["get"]),
+            ("/v1/admin/analytics/accounts/{id}/usage", &["get"]),
+            ("/v1/admin/analytics/accounts/{id}/latency", &["get"]),
+            ("/v1/admin/analytics/accounts/{id}/summary", &["get"]),
         ] {
             for method in methods {
                 let operation = &paths[path][method];

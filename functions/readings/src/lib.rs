@@ -22,10 +22,16 @@ async fn create(
     State(app): State<App>,
     caller: Caller,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Reading>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let chart = ChartRef::from_value(body, "").map_err(ApiError::Validation)?;
     let reading = orrery_charts::reading::generate(&app, &caller.account_id, chart).await?;
-    Ok(Json(reading))
+    let cache_use = reading.chart.cache_use;
+    let mut response = axum::response::IntoResponse::into_response(Json(reading));
+    if let Some(cache_use) = cache_use {
+        // The meter counts it as a chart cache hit or miss (analytics).
+        response.extensions_mut().insert(cache_use);
+    }
+    Ok(response)
 }
 
 #[derive(utoipa::OpenApi)]

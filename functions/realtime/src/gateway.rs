@@ -118,7 +118,14 @@ async fn connect(
     let limit = app.config.tiers.connection_limit(caller.tier);
     // The limit before the quota: a refused connection costs no unit.
     connections::register(app, &record, limit).await?;
-    if let Err(refused) = orrery::access::admit(app, &caller, QuotaClass::Management).await {
+    if let Err(refused) = orrery::access::admit(
+        app,
+        &caller,
+        QuotaClass::Management,
+        crate::REALTIME_ENDPOINT,
+    )
+    .await
+    {
         connections::remove(app, &caller.account_id, connection_id).await?;
         return Err(
             if refused.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {

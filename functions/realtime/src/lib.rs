@@ -18,6 +18,9 @@ pub mod gateway;
 pub mod local;
 
 use axum::http::HeaderMap;
+
+/// How opening a connection is counted in analytics (one management unit, either runtime).
+pub const REALTIME_ENDPOINT: &str = "GET /v1/realtime";
 use orrery::access::{Caller, tokens};
 use orrery::{ApiError, App};
 

@@ -15,6 +15,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use orrery::access::quota::RefundReason;
 use orrery::access::{Caller, QuotaClass};
 use orrery::http::ApiQuery;
 use orrery::{ApiError, App};
@@ -68,7 +69,7 @@ async fn connect(
             let (mut parts, _body) = request.into_parts();
             match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
                 Ok(upgrade) => {
-                    let quota = admitted.quota;
+                    let quota = admitted.quota.state;
                     let mut response = upgrade
                         .read_buffer_size(READ_BUFFER_BYTES)
                         .write_buffer_size(WRITE_BUFFER_BYTES)
@@ -94,7 +95,7 @@ async fn connect(
 struct Admitted {
     app: App,
     caller: Caller,
-    quota: orrery::access::quota::QuotaState,
+    quota: orrery::access::auth::Admitted,
     _slot: ConnectionSlot,
     subscription: Subscription,
     tail: Result<Tail, ApiError>,
@@ -120,7 +121,13 @@ async fn admit(
         .connections
         .open(&caller.account_id, limit)
         .map_err(refuse)?;
-    let mut quota = orrery::access::admit(app, &caller, QuotaClass::Management).await?;
+    let mut quota = orrery::access::admit(
+        app,
+        &caller,
+        QuotaClass::Management,
+        crate::REALTIME_ENDPOINT,
+    )
+    .await?;
     let tail = match Tail::start(app, &caller.account_id, after, Vec::new(), POLL).await {
         Ok(tail) => Ok(tail),
         // Told after the upgrade, as a `stale` message.
@@ -128,7 +135,8 @@ async fn admit(
         Err(err) => {
             // A cursor ahead of the log (400) or a store failure: nothing was opened.
             if err.status().is_client_error() {
-                orrery::access::give_back(app, &caller, &mut quota).await;
+                orrery::access::give_back(app, &caller, &mut quota, RefundReason::ClientError)
+                    .await;
             }
             return Err(err.into_response());
         }
@@ -145,7 +153,13 @@ async fn admit(
 
 impl Admitted {
     async fn give_back(mut self) {
-        orrery::access::give_back(&self.app, &self.caller, &mut self.quota).await;
+        orrery::access::give_back(
+            &self.app,
+            &self.caller,
+            &mut self.quota,
+            RefundReason::ClientError,
+        )
+        .await;
     }
 
     async fn serve(self, socket: WebSocket) {

@@ -59,6 +59,52 @@ pub async fn list(
     Ok((records.iter().map(BatchRecord::view).collect(), next))
 }
 
+/// The batches an account created since `since`, by status, and their items: the analytics
+/// summary's batch counts. Reads the account's batches newest first and stops at the first
+/// older one, so it costs a page per 100 batches of the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchCounts {
+    pub batches: u64,
+    pub items: u64,
+    pub by_status: std::collections::BTreeMap<String, u64>,
+}
+
+pub async fn counts_since(
+    app: &App,
+    account: &AccountId,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<BatchCounts, orrery::store::StoreError> {
+    let mut counts = BatchCounts::default();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .store
+            .query(
+                keyspace::batches(account)
+                    .descending()
+                    .with_limit(100)
+                    .after(cursor),
+            )
+            .await?;
+        let (records, next) = page.parse::<BatchRecord>()?;
+        for record in &records {
+            if record.created_at < since {
+                return Ok(counts);
+            }
+            counts.batches += 1;
+            counts.items += u64::from(record.total);
+            *counts
+                .by_status
+                .entry(record.status().as_str().to_owned())
+                .or_default() += 1;
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(counts),
+        }
+    }
+}
+
 /// `POST /v1/batches/{id}/cancel`: no item starts after it returns; items already running
 /// finish. Every pending chunk is given up here, so the batch settles as soon as its running
 /// chunks do.

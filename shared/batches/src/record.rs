@@ -110,6 +110,16 @@ pub struct BatchRecord {
 }
 
 impl BatchRecord {
+    /// The endpoint whose request reserved this batch's units (its usage cells are booked
+    /// there, refunds included).
+    pub fn submitted_via(&self) -> &'static str {
+        if self.parent_id.is_some() {
+            "POST /v1/batches/{id}/retry"
+        } else {
+            "POST /v1/batches"
+        }
+    }
+
     /// When the record, its chunks and its results expire (unix seconds).
     pub fn keep_until(&self) -> i64 {
         (self.created_at + chrono::Duration::days(crate::RETENTION_DAYS)).timestamp()

@@ -164,6 +164,7 @@ pub(crate) async fn create(
                 &window,
                 now,
                 total,
+                record.submitted_via(),
             )),
         ];
         if let Some((key, hash)) = &idempotency {
@@ -185,14 +186,19 @@ pub(crate) async fn create(
     }
     .await;
     match outcome {
-        Ok(record) => Ok(Submitted {
-            batch: record.view(),
-            replayed: false,
-            quota: Some(QuotaState {
+        Ok(record) => {
+            let quota = QuotaState {
                 used: before.used.saturating_add(total),
                 ..before
-            }),
-        }),
+            };
+            // A reservation can cross 80 % or 100 % of the day's batch_items at once.
+            orrery::analytics::thresholds::check(app, caller, &quota).await;
+            Ok(Submitted {
+                batch: record.view(),
+                replayed: false,
+                quota: Some(quota),
+            })
+        }
         Err(err) => {
             // Nothing of a refused submission stays behind (queued chunks find no batch and
             // are dropped by the worker).

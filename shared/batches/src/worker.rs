@@ -417,7 +417,8 @@ fn refund(record: &BatchRecord, units: u32) -> Increment {
         &record.account_id,
         &record.key_id,
         QuotaClass::BatchItems,
-        record.quota_day,
+        record.created_at,
+        record.submitted_via(),
         units,
     )
 }

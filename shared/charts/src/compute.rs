@@ -31,6 +31,15 @@ impl ComputedChart {
         &self.json
     }
 
+    /// How the chart cache served it, for analytics (the meter reads it from the response).
+    pub fn cache_use(&self) -> orrery::analytics::CacheUse {
+        if self.cached {
+            orrery::analytics::CacheUse::Hit
+        } else {
+            orrery::analytics::CacheUse::Miss
+        }
+    }
+
     /// The typed chart (parsed from the cached JSON if it was a cache hit).
     pub fn chart(&self) -> Result<Cow<'_, Chart>, ApiError> {
         match &self.chart {

@@ -411,6 +411,7 @@ mod tests {
             name: Some("Ada".into()),
             input_hash: "h".into(),
             utc: "x".into(),
+            cache_use: None,
         }
     }
 

@@ -68,6 +68,7 @@ impl ChartRef {
                         name: request.name.clone(),
                         input_hash: computed.input_hash.clone(),
                         utc: chart.utc.clone(),
+                        cache_use: Some(computed.cache_use()),
                     },
                     chart,
                 ))
@@ -98,6 +99,7 @@ impl ChartRef {
                             .unwrap_or_default()
                             .to_owned(),
                         utc: chart.utc.clone(),
+                        cache_use: None,
                     },
                     chart,
                 ))
@@ -113,6 +115,26 @@ pub struct ChartLabel {
     pub name: Option<String>,
     pub input_hash: String,
     pub utc: String,
+    /// How the chart cache served an inline chart (a saved chart is read from the store): for
+    /// analytics, never in the response.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub cache_use: Option<orrery::analytics::CacheUse>,
+}
+
+impl ChartLabel {
+    /// One cache use for the charts of a response: a hit when every inline chart was one.
+    pub fn cache_use_of(labels: &[&ChartLabel]) -> Option<orrery::analytics::CacheUse> {
+        use orrery::analytics::CacheUse;
+        let uses: Vec<CacheUse> = labels.iter().filter_map(|label| label.cache_use).collect();
+        if uses.is_empty() {
+            None
+        } else if uses.contains(&CacheUse::Miss) {
+            Some(CacheUse::Miss)
+        } else {
+            Some(CacheUse::Hit)
+        }
+    }
 }
 
 /// Aspect kinds and orbs of a relation request (`aspects`, `orbs` at its top level).

@@ -51,6 +51,8 @@ pub struct App {
     /// `dynamodb` or `embedded`, for `/health`.
     pub backend: &'static str,
     pub cache: Arc<TwoLevelCache>,
+    /// This container's unflushed analytics (latency, cache use, 5xx/429 counts).
+    pub analytics: Arc<crate::analytics::Aggregator>,
     /// Loaded on first use (one secret read per container), not at cold start.
     key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
     cursor_seal: Arc<tokio::sync::OnceCell<crate::store::CursorSeal>>,
@@ -81,6 +83,9 @@ impl App {
             events: EventPublisher::new(queues.events.main.clone()),
             log_appended: crate::events::LogSignal::default(),
             cache: Arc::new(Self::cache_on(&config, &store, None)),
+            analytics: Arc::new(crate::analytics::Aggregator::new(
+                config.analytics_flush_interval,
+            )),
             config: Arc::new(config),
             store,
             queues,

@@ -82,6 +82,8 @@ pub struct Config {
     pub batch_results_max_bytes: Option<usize>,
     /// How often an idle event stream sends a comment line (keeps proxies from closing it).
     pub stream_heartbeat: Duration,
+    /// How often a container flushes its aggregated analytics at most (≤ 10 s; tests shorten it).
+    pub analytics_flush_interval: Duration,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             batch_window: Duration::from_secs(24 * 60 * 60),
             batch_results_max_bytes: None,
             stream_heartbeat: Duration::from_secs(15),
+            analytics_flush_interval: crate::analytics::MAX_FLUSH_INTERVAL,
         }
     }
 }
@@ -199,6 +202,9 @@ impl Config {
             },
             stream_heartbeat: Duration::from_secs(
                 env_or("ORRERY_STREAM_HEARTBEAT_SECONDS", 15u64)?.clamp(1, 300),
+            ),
+            analytics_flush_interval: Duration::from_millis(
+                env_or("ORRERY_ANALYTICS_FLUSH_MILLIS", 10_000u64)?.clamp(100, 10_000),
             ),
         })
     }

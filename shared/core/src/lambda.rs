@@ -13,6 +13,9 @@ pub async fn run_http(router: fn(App) -> axum::Router) -> Result<(), lambda_http
     crate::telemetry::init();
     let app = App::from_env_aws().await?;
     let max_body_bytes = app.config.max_body_bytes;
+    // Never told to stop: the container's end is the process's.
+    let (_keep, never) = tokio::sync::watch::channel(false);
+    crate::analytics::spawn_flusher(app.clone(), never);
     lambda_http::run(crate::http::platform_layers(router(app), max_body_bytes)).await
 }
 
@@ -22,6 +25,8 @@ pub async fn run_http_streaming(router: fn(App) -> axum::Router) -> Result<(), l
     crate::telemetry::init();
     let app = App::from_env_aws().await?;
     let max_body_bytes = app.config.max_body_bytes;
+    let (_keep, never) = tokio::sync::watch::channel(false);
+    crate::analytics::spawn_flusher(app.clone(), never);
     lambda_http::run_with_streaming_response(crate::http::platform_layers(
         router(app),
         max_body_bytes,

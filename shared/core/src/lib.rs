@@ -2,6 +2,7 @@
 //! the function crates only wire it to Lambda or to `orrery-local`.
 
 pub mod access;
+pub mod analytics;
 pub mod app;
 pub mod cache;
 pub mod clock;

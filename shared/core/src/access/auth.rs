@@ -273,28 +273,111 @@ pub async fn quota_state(
 
 async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Response {
     let app = &meter.app;
+    let started = std::time::Instant::now();
     let caller = match authorise(app, req.headers(), meter.scope).await {
         Ok(caller) => caller,
         Err(err) => return err.into_response(),
     };
-    let mut state = match admit(app, &caller, meter.class).await {
-        Ok(state) => state,
-        Err(refused) => return refused,
+    let endpoint = endpoint_of(&req);
+    let mut admitted = match admit(app, &caller, meter.class, &endpoint).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            measure(
+                app,
+                &caller,
+                meter.class,
+                &endpoint,
+                &refused,
+                started,
+                false,
+            );
+            return refused;
+        }
     };
     req.extensions_mut().insert(caller.clone());
     let mut response = next.run(req).await;
     // A client error consumes nothing, and neither does a replay of an earlier creation.
-    if response.status().is_client_error() || crate::idempotency::is_replay(&response) {
-        give_back(app, &caller, &mut state).await;
+    if response.status().is_client_error() {
+        give_back(
+            app,
+            &caller,
+            &mut admitted,
+            quota::RefundReason::ClientError,
+        )
+        .await;
+    } else if crate::idempotency::is_replay(&response) {
+        give_back(app, &caller, &mut admitted, quota::RefundReason::Replay).await;
+    } else if response.status().is_success() {
+        crate::analytics::thresholds::check(app, &caller, &admitted.state).await;
     }
-    state.apply(response.headers_mut());
+    admitted.state.apply(response.headers_mut());
+    measure(
+        app,
+        &caller,
+        meter.class,
+        &endpoint,
+        &response,
+        started,
+        true,
+    );
     app.cache.maybe_emit_metrics().await;
     response
 }
 
-/// Takes one unit of `class` for `caller`'s account: the quota state after it, or the response
-/// that refuses the request (429 with the rate-limit headers, or the store's failure).
-pub async fn admit(app: &App, caller: &Caller, class: QuotaClass) -> Result<QuotaState, Response> {
+/// The endpoint's label for analytics: method and route template (`POST /v1/charts`).
+fn endpoint_of(req: &Request) -> String {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("other", axum::extract::MatchedPath::as_str);
+    crate::analytics::cells::endpoint_label(req.method(), route)
+}
+
+/// Hands the request's latency, cache use and (for 5xx and 429) outcome to the analytics
+/// aggregator, which flushes them at most once per interval.
+fn measure(
+    app: &App,
+    caller: &Caller,
+    class: QuotaClass,
+    endpoint: &str,
+    response: &Response,
+    started: std::time::Instant,
+    admitted: bool,
+) {
+    app.analytics.record(&crate::analytics::Measured {
+        account: &caller.account_id,
+        class,
+        endpoint,
+        at: clock::now(),
+        status: response.status().as_u16(),
+        elapsed: started.elapsed(),
+        cache: response
+            .extensions()
+            .get::<crate::analytics::CacheUse>()
+            .copied(),
+        admitted,
+    });
+    crate::analytics::maybe_flush(app);
+}
+
+/// A unit taken for a request: the quota after it, and when and where it was taken (a refund
+/// books its cells in the same hour and endpoint).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub state: QuotaState,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub endpoint: String,
+}
+
+/// Takes one unit of `class` for `caller`'s account, counted for `endpoint`: the quota state
+/// after it, or the response that refuses the request (429 with the rate-limit headers, or the
+/// store's failure).
+pub async fn admit(
+    app: &App,
+    caller: &Caller,
+    class: QuotaClass,
+    endpoint: &str,
+) -> Result<Admitted, Response> {
     let now = clock::now();
     let window = Window::containing(now);
     let limit = app.config.tiers.limit(caller.tier, class);
@@ -323,6 +406,7 @@ pub async fn admit(app: &App, caller: &Caller, class: QuotaClass) -> Result<Quot
         limit,
         &window,
         now,
+        endpoint,
     );
     match app.store.increment(admission).await {
         Ok(used) => state.used = u32::try_from(used).unwrap_or(limit),
@@ -335,19 +419,35 @@ pub async fn admit(app: &App, caller: &Caller, class: QuotaClass) -> Result<Quot
         }
         Err(err) => return Err(ApiError::from(err).into_response()),
     }
-    Ok(state)
+    Ok(Admitted {
+        state,
+        at: now,
+        endpoint: endpoint.to_owned(),
+    })
 }
 
-/// Gives back the unit [`admit`] took (the request ended in a client error).
-pub async fn give_back(app: &App, caller: &Caller, state: &mut QuotaState) {
-    // The day the unit was taken from (the one that ends at `resets_at`), even past midnight.
-    let window = Window::of_day((state.resets_at - chrono::Duration::days(1)).date_naive());
-    let refund = quota::refund(&caller.account_id, &caller.key_id, state.class, &window);
+/// Gives back the unit [`admit`] took (the request ended in a client error, or replayed).
+pub async fn give_back(
+    app: &App,
+    caller: &Caller,
+    admitted: &mut Admitted,
+    reason: quota::RefundReason,
+) {
+    let state = &mut admitted.state;
+    let refund = quota::refund(
+        &caller.account_id,
+        &caller.key_id,
+        state.class,
+        admitted.at,
+        &admitted.endpoint,
+        reason,
+    );
     match app.store.increment(refund).await {
         Ok(_) => {
             state.used = state.used.saturating_sub(1);
             // The unit is free again: requests refused meanwhile must not stay refused.
-            let exhausted = exhausted_key(&caller.account_id, state.class, window.day);
+            let exhausted =
+                exhausted_key(&caller.account_id, state.class, admitted.at.date_naive());
             app.cache.invalidate(&EXHAUSTED, &exhausted).await;
         }
         Err(err) => tracing::warn!(error = %err, "could not refund a quota unit"),

@@ -13,10 +13,12 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::tiers::QuotaClass;
+use crate::analytics::cells::{self, Measure, Outcome};
 use crate::store::{Increment, Key, keyspace};
 
-/// How long daily counters (and so per-key usage history) are kept.
-pub const USAGE_RETENTION_DAYS: i64 = 32;
+/// How long daily counters (and so per-key usage history and the hourly usage cells they carry)
+/// are kept: the hourly analytics retention.
+pub const USAGE_RETENTION_DAYS: i64 = crate::store::keyspace::HOURLY_ANALYTICS_DAYS;
 
 pub fn counter_key(account_id: &crate::ids::AccountId, day: NaiveDate, class: QuotaClass) -> Key {
     keyspace::quota_counter(account_id, day, class.as_str())
@@ -107,7 +109,8 @@ impl QuotaState {
     }
 }
 
-/// The single write of an admitted request.
+/// The single write of an admitted request: the unit, and the request counted as a 2xx of
+/// `endpoint` in this hour (the refund of a client error moves it; see `analytics::cells`).
 pub fn admission(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
@@ -115,11 +118,14 @@ pub fn admission(
     limit: u32,
     window: &Window,
     now: DateTime<Utc>,
+    endpoint: &str,
 ) -> Increment {
-    reservation(account_id, key_id, class, limit, window, now, 1)
+    reservation(account_id, key_id, class, limit, window, now, 1, endpoint)
 }
 
-/// Takes `units` at once, all or none (a batch reserves one per item at submission).
+/// Takes `units` at once, all or none (a batch reserves one per item at submission), for one
+/// request of `endpoint`.
+#[allow(clippy::too_many_arguments)]
 pub fn reservation(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
@@ -128,6 +134,7 @@ pub fn reservation(
     window: &Window,
     now: DateTime<Utc>,
     units: u32,
+    endpoint: &str,
 ) -> Increment {
     Increment::new(
         counter_key(account_id, window.day, class),
@@ -137,32 +144,67 @@ pub fn reservation(
     .with_ceiling(i64::from(limit))
     .expiring_at(window.expires_counter_at())
     .also_add(format!("key#{key_id}"), i64::from(units))
+    .also_add(
+        cells::attribute_at(now, endpoint, Measure::Units),
+        i64::from(units),
+    )
+    .also_add(
+        cells::attribute_at(now, endpoint, Measure::Requests(Outcome::Success)),
+        1,
+    )
     .also_set(
         format!("last#{key_id}"),
         serde_json::Value::from(crate::clock::rfc3339(now)),
     )
 }
 
-/// Gives a unit back (a request refused after admission, e.g. 404 or 422).
+/// Why a unit is given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReason {
+    /// The request ended in a client error: it is counted as a 4xx instead of a 2xx.
+    ClientError,
+    /// The request replayed an earlier creation: still a 2xx, but free.
+    Replay,
+}
+
+/// Gives back the unit an admission at `taken_at` took (a request refused after admission, e.g.
+/// 404 or 422, or a replay), moving its outcome cell in the same write.
 pub fn refund(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
     class: QuotaClass,
-    window: &Window,
+    taken_at: DateTime<Utc>,
+    endpoint: &str,
+    reason: RefundReason,
 ) -> Increment {
-    refund_units(account_id, key_id, class, window.day, 1)
+    let refund = refund_units(account_id, key_id, class, taken_at, endpoint, 1);
+    match reason {
+        RefundReason::Replay => refund,
+        RefundReason::ClientError => refund
+            .also_add(
+                cells::attribute_at(taken_at, endpoint, Measure::Requests(Outcome::Success)),
+                -1,
+            )
+            .also_add(
+                cells::attribute_at(taken_at, endpoint, Measure::Requests(Outcome::ClientError)),
+                1,
+            ),
+    }
 }
 
-/// Gives `units` back to the counter of `day` (the day they were taken, which for a batch
-/// item may be before today). The counter keeps its expiry, so a refund that arrives after the
-/// counter expired does not leave an item behind for good.
+/// Gives `units` back to the counter of the day they were taken (`taken_at`, which for a batch
+/// item may be before today), and to the `units` cell of that hour and `endpoint`. The counter
+/// keeps its expiry, so a refund that arrives after the counter expired does not leave an item
+/// behind for good.
 pub fn refund_units(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
     class: QuotaClass,
-    day: NaiveDate,
+    taken_at: DateTime<Utc>,
+    endpoint: &str,
     units: u32,
 ) -> Increment {
+    let day: NaiveDate = taken_at.date_naive();
     Increment::new(
         counter_key(account_id, day, class),
         "count",
@@ -170,6 +212,10 @@ pub fn refund_units(
     )
     .expiring_at(Window::of_day(day).expires_counter_at())
     .also_add(format!("key#{key_id}"), -i64::from(units))
+    .also_add(
+        cells::attribute_at(taken_at, endpoint, Measure::Units),
+        -i64::from(units),
+    )
 }
 
 #[cfg(test)]

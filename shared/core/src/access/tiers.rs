@@ -61,6 +61,11 @@ impl QuotaClass {
         }
     }
 
+    /// The class named `text` (as in a counter's sort key).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|class| class.as_str() == text)
+    }
+
     /// The policy name in `RateLimit-Policy` / `RateLimit` headers.
     pub fn policy_name(self) -> String {
         format!("{}-daily", self.as_str().replace('_', "-"))

@@ -67,6 +67,20 @@ pub const EXHAUSTED: Namespace = Namespace {
     ttl: Duration::from_secs(86_400),
     immutable: true,
 };
+/// Account × class × day × percentage whose `usage.threshold` event has been sent: remembered
+/// until the day ends, so the check costs no store call once the threshold is behind.
+pub const THRESHOLDS: Namespace = Namespace {
+    name: "thresholds",
+    ttl: Duration::from_secs(86_400),
+    immutable: true,
+};
+/// Analytics reports (latency, summary) by account and query: a report may be this old. Usage
+/// series are never cached (they are read exactly, to agree with the quota headers).
+pub const REPORTS: Namespace = Namespace {
+    name: "reports",
+    ttl: Duration::from_secs(5),
+    immutable: false,
+};
 /// Chart results by canonical input hash.
 pub const CHARTS: Namespace = Namespace {
     name: "charts",
@@ -81,7 +95,7 @@ pub const SUBSCRIPTIONS: Namespace = Namespace {
 };
 
 /// Every namespace: what warming recognises and what the admin API can invalidate.
-pub const NAMESPACES: [Namespace; 5] = [KEYS, ACCOUNTS, EXHAUSTED, CHARTS, SUBSCRIPTIONS];
+pub const NAMESPACES: [Namespace; 6] = [KEYS, ACCOUNTS, EXHAUSTED, CHARTS, SUBSCRIPTIONS, REPORTS];
 
 /// The namespace called `name`.
 pub fn namespace(name: &str) -> Option<Namespace> {

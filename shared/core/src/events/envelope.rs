@@ -38,6 +38,9 @@ pub enum EventType {
     /// A running batch's counts, at most once a second per batch.
     #[serde(rename = "batch.progress")]
     BatchProgress,
+    /// An account used 80 % or 100 % of a daily quota (once per class, day and percentage).
+    #[serde(rename = "usage.threshold")]
+    UsageThreshold,
     /// A webhook delivery reached its endpoint (event log only).
     #[serde(rename = "delivery.succeeded")]
     DeliverySucceeded,
@@ -47,7 +50,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         EventType::ChartCalculated,
         EventType::ChartSaved,
         EventType::ReadingGenerated,
@@ -60,13 +63,14 @@ impl EventType {
         EventType::BatchCancelled,
         EventType::BatchExpired,
         EventType::BatchProgress,
+        EventType::UsageThreshold,
         EventType::DeliverySucceeded,
         EventType::DeliveryFailed,
     ];
 
     /// The types webhook endpoints can subscribe to: all but the delivery outcomes, which go to
     /// the event log only (delivering them by webhook would report deliveries with deliveries).
-    pub const DELIVERABLE: [EventType; 12] = [
+    pub const DELIVERABLE: [EventType; 13] = [
         EventType::ChartCalculated,
         EventType::ChartSaved,
         EventType::ReadingGenerated,
@@ -79,6 +83,7 @@ impl EventType {
         EventType::BatchCancelled,
         EventType::BatchExpired,
         EventType::BatchProgress,
+        EventType::UsageThreshold,
     ];
 
     /// Whether webhook endpoints can receive events of this type.
@@ -100,6 +105,7 @@ impl EventType {
             EventType::BatchCancelled => "batch.cancelled",
             EventType::BatchExpired => "batch.expired",
             EventType::BatchProgress => "batch.progress",
+            EventType::UsageThreshold => "usage.threshold",
             EventType::DeliverySucceeded => "delivery.succeeded",
             EventType::DeliveryFailed => "delivery.failed",
         }

@@ -60,6 +60,89 @@ pub fn parse_quota_counter(sort_key: &str) -> Option<(NaiveDate, &str)> {
     Some((day, parts.next()?))
 }
 
+/// How long hourly analytics (the quota counters' cells, hourly latency) are kept.
+pub const HOURLY_ANALYTICS_DAYS: i64 = 90;
+/// How long daily analytics (daily latency, daily usage roll-ups) are kept.
+pub const DAILY_ANALYTICS_DAYS: i64 = 400;
+
+fn days_after(day: NaiveDate, days: i64) -> i64 {
+    (day + chrono::Duration::days(days + 1))
+        .and_hms_opt(0, 0, 0)
+        .map_or(i64::MAX, |t| t.and_utc().timestamp())
+}
+
+/// When an hourly analytics item of `day` expires (unix seconds).
+pub fn hourly_analytics_expiry(day: NaiveDate) -> i64 {
+    days_after(day, HOURLY_ANALYTICS_DAYS)
+}
+
+/// When a daily analytics item of `day` expires (unix seconds).
+pub fn daily_analytics_expiry(day: NaiveDate) -> i64 {
+    days_after(day, DAILY_ANALYTICS_DAYS)
+}
+
+/// An account's latency histograms and cache counts of one UTC hour (`counters`).
+pub fn latency_hour(account_id: &AccountId, hour: chrono::DateTime<chrono::Utc>) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("LATH#{}", hour.format("%Y-%m-%dT%H")),
+    )
+}
+
+/// An account's latency histograms and cache counts of one UTC day (`counters`).
+pub fn latency_day(account_id: &AccountId, day: NaiveDate) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("LATD#{day}"),
+    )
+}
+
+/// The mark that an account's `usage.threshold` event for a class, day and percentage was sent
+/// (`counters`; written once, conditionally).
+pub fn usage_threshold(account_id: &AccountId, day: NaiveDate, class: &str, percent: u32) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("THRESHOLD#{day}#{class}#{percent}"),
+    )
+}
+
+/// An account's usage of one UTC day, rolled up from its quota counters (`counters`): kept for
+/// the daily retention, after the counters (and their hourly cells) expire.
+pub fn usage_day(account_id: &AccountId, day: NaiveDate) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("USAGED#{day}"),
+    )
+}
+
+/// An account's daily usage roll-ups, oldest first.
+pub fn usage_days(account_id: &AccountId) -> Query {
+    Query::partition(Table::Counters, account_partition(account_id)).with_prefix("USAGED#")
+}
+
+/// An account's webhook delivery outcomes of one UTC day (`counters`): `delivered`, `failed`
+/// (given up or the endpoint disabled) and `retried` (a failed attempt that will be retried).
+pub fn delivery_outcomes(account_id: &AccountId, day: NaiveDate) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("DELIVERIES#{day}"),
+    )
+}
+
+/// An account's hourly (`LATH#`) or daily (`LATD#`) latency items, oldest first.
+pub fn latency_items(account_id: &AccountId, hourly: bool) -> Query {
+    Query::partition(Table::Counters, account_partition(account_id)).with_prefix(if hourly {
+        "LATH#"
+    } else {
+        "LATD#"
+    })
+}
+
 /// A claimed `Idempotency-Key` of an account.
 pub fn idempotency_claim(account_id: &AccountId, idempotency_key: &str) -> Key {
     Key::new(

@@ -143,6 +143,7 @@ async fn failed(
             entry.outcome = "retrying".into();
             entry.next_attempt_at = chrono::Duration::from_std(delay).ok().map(|d| now + d);
             log_attempt(app, &endpoint.id, &entry).await;
+            count_outcome(app, endpoint, "retried").await;
             Outcome::RetryAfter(delay)
         }
         NextStep::GiveUp => {
@@ -191,6 +192,12 @@ fn unit_random() -> f64 {
 /// A delivery's outcome, to the account's event log (`delivery.succeeded` / `delivery.failed`;
 /// never delivered by webhook). A redelivered message can report its outcome twice.
 async fn report(app: &App, kind: EventType, endpoint: &EndpointRecord, entry: &LoggedAttempt) {
+    let outcome = if kind == EventType::DeliverySucceeded {
+        "delivered"
+    } else {
+        "failed"
+    };
+    count_outcome(app, endpoint, outcome).await;
     crate::events::publish(
         app,
         kind,
@@ -206,6 +213,21 @@ async fn report(app: &App, kind: EventType, endpoint: &EndpointRecord, entry: &L
         }),
     )
     .await;
+}
+
+/// Adds one to the account's delivery outcomes of the day (the analytics summary's success
+/// rate). A redelivered message can count twice, as it can report twice.
+async fn count_outcome(app: &App, endpoint: &EndpointRecord, outcome: &str) {
+    let day = clock::now().date_naive();
+    let increment = crate::store::Increment::new(
+        crate::store::keyspace::delivery_outcomes(&endpoint.account_id, day),
+        outcome,
+        1,
+    )
+    .expiring_at(crate::store::keyspace::daily_analytics_expiry(day));
+    if let Err(err) = app.store.increment(increment).await {
+        tracing::warn!(error = %err, "could not count a delivery outcome");
+    }
 }
 
 /// Disables an endpoint and tells its owner (`endpoint.disabled`).

@@ -127,6 +127,9 @@ pub fn catalogue() -> Vec<EventTypeInfo> {
                 EventType::BatchCancelled => "A batch was cancelled; its unstarted items gave their quota back.",
                 EventType::BatchExpired => "A batch passed its 24 h window; its unstarted items gave their quota back.",
                 EventType::BatchProgress => "A running batch's counts (at most once a second per batch).",
+                EventType::UsageThreshold => {
+                    "The account used 80 % or 100 % of a daily quota class (once per class, level and UTC day)."
+                }
                 EventType::DeliverySucceeded | EventType::DeliveryFailed => {
                     "A webhook delivery's outcome (event log only: not deliverable by webhook)."
                 }
