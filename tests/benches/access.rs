@@ -20,19 +20,25 @@ use orrery::embedded::EmbeddedDb;
 use orrery::secrets::MemorySecrets;
 use tower::ServiceExt;
 
+/// Opens a benchmark database by name.
+type OpenDb<'a> = Box<dyn Fn(&str) -> EmbeddedDb + 'a>;
+
 const SEQUENTIAL: usize = 4000;
 const CONCURRENCY: usize = 32;
 const CONCURRENT_TOTAL: usize = 8000;
+/// Alternating requests of the analytics-off and -on metered path, each.
+const INTERLEAVED: usize = 10_000;
 
-fn config() -> Config {
+fn config(analytics: bool) -> Config {
     Config {
         tiers: orrery_tests::tiers_with(&[("unlimited", "management", 100_000_000)]),
+        analytics,
         ..Config::default()
     }
 }
 
-async fn setup(db: EmbeddedDb) -> (Router, String) {
-    let app = App::embedded_with(config(), db, Arc::new(MemorySecrets::default()));
+async fn setup(db: EmbeddedDb, analytics: bool) -> (Router, String) {
+    let app = App::embedded_with(config(analytics), db, Arc::new(MemorySecrets::default()));
     orrery::access::ensure_local_secrets(&app, Some("orr_admin_bench"))
         .await
         .unwrap();
@@ -103,6 +109,30 @@ async fn measure(router: &Router, path: &'static str, key: &str) -> Figures {
     }
 }
 
+/// The p50s of the two metered paths, their requests alternating.
+async fn interleaved_p50s(
+    router_off: &Router,
+    key_off: &str,
+    router_on: &Router,
+    key_on: &str,
+) -> (Duration, Duration) {
+    let (mut off, mut on) = (
+        Vec::with_capacity(INTERLEAVED),
+        Vec::with_capacity(INTERLEAVED),
+    );
+    for _ in 0..INTERLEAVED {
+        let started = Instant::now();
+        call(router_off, "/v1/probe", key_off).await;
+        off.push(started.elapsed());
+        let started = Instant::now();
+        call(router_on, "/v1/probe", key_on).await;
+        on.push(started.elapsed());
+    }
+    off.sort();
+    on.sort();
+    (off[INTERLEAVED / 2], on[INTERLEAVED / 2])
+}
+
 fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
@@ -115,17 +145,37 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let stores = [
-            ("embedded, in memory", EmbeddedDb::in_memory().unwrap()),
-            ("embedded, file (fsync per group commit)", EmbeddedDb::open(&dir.path().join("bench.redb")).unwrap()),
+        let stores: [(&str, OpenDb); 2] = [
+            ("embedded, in memory", Box::new(|_| EmbeddedDb::in_memory().unwrap())),
+            (
+                "embedded, file (fsync per group commit)",
+                Box::new(|name| EmbeddedDb::open(&dir.path().join(format!("{name}.redb"))).unwrap()),
+            ),
         ];
         println!("| store | handler | p50 (sequential) | p99 (sequential) | req/s at {CONCURRENCY} concurrent | p50 ratio to bare |");
         println!("|---|---|---:|---:|---:|---:|");
-        for (name, db) in stores {
-            let (router, key) = setup(db).await;
-            let bare = measure(&router, "/bare", &key).await;
-            let metered = measure(&router, "/v1/probe", &key).await;
-            for (label, figures) in [("bare", &bare), ("auth + quota (metered)", &metered)] {
+        let mut analytics_ratios = Vec::new();
+        for (name, open) in &stores {
+            // Analytics off is the metered path as it was before usage cells and the aggregator:
+            // the same write without the two cells. Requests alternate off, on, off, on, … so
+            // that drift in the machine's speed falls on both alike (separate runs of either
+            // differ by ±15 % here, far more than the difference measured).
+            //
+            // Both on one database (two containers of one store): one writer thread serves both,
+            // so its wake-ups, which dominate the in-memory figures, fall on both alike.
+            let db = open("bench");
+            let (router_off, key_off) = setup(db.clone(), false).await;
+            let (router_on, key_on) = setup(db, true).await;
+            let bare = measure(&router_off, "/bare", &key_off).await;
+            let off = measure(&router_off, "/v1/probe", &key_off).await;
+            let on = measure(&router_on, "/v1/probe", &key_on).await;
+            let (off_p50, on_p50) = interleaved_p50s(&router_off, &key_off, &router_on, &key_on).await;
+            analytics_ratios.push((*name, off_p50, on_p50));
+            for (label, figures) in [
+                ("bare", &bare),
+                ("auth + quota (metered), analytics off", &off),
+                ("auth + quota (metered), analytics on", &on),
+            ] {
                 println!(
                     "| {name} | {label} | {} | {} | {:.0} | {:.1}× |",
                     micros(figures.p50),
@@ -134,6 +184,17 @@ fn main() {
                     figures.p50.as_secs_f64() / bare.p50.as_secs_f64()
                 );
             }
+        }
+        println!();
+        println!("| store | metered p50, analytics off | metered p50, analytics on | ratio on/off ({INTERLEAVED} requests each, alternating) |");
+        println!("|---|---:|---:|---:|");
+        for (name, off, on) in analytics_ratios {
+            println!(
+                "| {name} | {} | {} | {:.3} |",
+                micros(off),
+                micros(on),
+                on.as_secs_f64() / off.as_secs_f64()
+            );
         }
     });
 }

@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use orrery_tests::percentile;
 use serde_json::{Value, json};
 
 const ITEMS: usize = 10_000;
@@ -20,11 +21,6 @@ const IDLE_POLLS: usize = 1000;
 fn body(n: usize, run: usize) -> Value {
     json!({"datetime": format!("{}-{:02}-{:02}T{:02}:{:02}Z", 1900 + (n + run * 7) % 120, 1 + n % 12, 1 + n % 28, n % 24, (n / 24) % 60),
            "latitude": -60.0 + (n % 120) as f64, "longitude": (n % 360) as f64 - 180.0})
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 fn main() {

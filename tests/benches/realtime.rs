@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use orrery_tests::percentile;
 use orrery_tests::ws::WsClient;
 use serde_json::{Value, json};
 
@@ -25,11 +26,6 @@ const SERVER_DIR: &str = "ORRERY_BENCH_SERVER_DIR";
 const LATENCY_SAMPLES: usize = 500;
 const CLIENTS: usize = 1000;
 const FAN_OUT_RUNS: usize = 5;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
 
 fn chart(n: usize) -> Value {
     json!({"datetime": format!("{}-{:02}-{:02}T{:02}:{:02}Z", 1900 + n % 120, 1 + n % 12, 1 + n % 28, n % 24, (n / 24) % 60),

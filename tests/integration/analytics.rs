@@ -733,7 +733,7 @@ async fn old_days_are_read_from_their_rollups(kind: Backend) {
             100,
             &Window::of_day(day),
             at,
-            CHARTS,
+            Some(CHARTS),
         )
         .expiring_at(alive);
         store.increment(admission).await.unwrap();
@@ -743,7 +743,7 @@ async fn old_days_are_read_from_their_rollups(kind: Backend) {
         &key_id,
         QuotaClass::Charts,
         at,
-        CHARTS,
+        Some(CHARTS),
         quota::RefundReason::ClientError,
     )
     .expiring_at(alive);

@@ -524,7 +524,20 @@ pub async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
 /// A new account on `tier` through the admin API of a server at `base` that is not a
 /// [`TestApp`] (a child process, a benchmark's server): its first key and that key's id.
 pub async fn admin_account(client: &reqwest::Client, base: &str, tier: &str) -> (String, String) {
-    let created: serde_json::Value = client
+    let created = admin_account_created(client, base, tier).await;
+    (
+        created["api_key"]["key"].as_str().unwrap().to_owned(),
+        created["api_key"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The admin API's whole answer to creating an account on `tier` (the account and its key).
+pub async fn admin_account_created(
+    client: &reqwest::Client,
+    base: &str,
+    tier: &str,
+) -> serde_json::Value {
+    client
         .post(format!("{base}/v1/admin/accounts"))
         .bearer_auth(ADMIN_KEY)
         .json(&serde_json::json!({"name": "Acme", "tier": tier}))
@@ -533,11 +546,13 @@ pub async fn admin_account(client: &reqwest::Client, base: &str, tier: &str) -> 
         .unwrap()
         .json()
         .await
-        .unwrap();
-    (
-        created["api_key"]["key"].as_str().unwrap().to_owned(),
-        created["api_key"]["id"].as_str().unwrap().to_owned(),
-    )
+        .unwrap()
+}
+
+/// The `p`-quantile (0–1) of `sorted` values, nearest rank: the benchmarks' percentiles.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
 }
 
 /// A new free-tier account made through the domain API (no server): the account and its

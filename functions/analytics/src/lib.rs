@@ -227,6 +227,12 @@ async fn summary_report(
     rows_response(format, &export::METRIC_COLUMNS, Ready(Some(rows))).await
 }
 
+/// A list report's JSON: `{"data": [...]}`, rows in their fields' order.
+#[derive(serde::Serialize)]
+struct Data<T> {
+    data: T,
+}
+
 fn json_response<T: serde::Serialize>(report: &T) -> Response {
     axum::response::IntoResponse::into_response(Json(report))
 }
@@ -323,7 +329,7 @@ async fn top_accounts(
     )
     .await?;
     if format == Format::Json {
-        return Ok(json_response(&serde_json::json!({ "data": lines })));
+        return Ok(json_response(&Data { data: lines }));
     }
     rows_response(
         format,

@@ -118,6 +118,15 @@ pub struct UsageRow {
 }
 
 impl UsageRow {
+    fn merge(&mut self, other: &UsageRow) {
+        self.units += other.units;
+        self.requests += other.requests;
+        self.success += other.success;
+        self.client_errors += other.client_errors;
+        self.rate_limited += other.rate_limited;
+        self.server_errors += other.server_errors;
+    }
+
     fn add(&mut self, measure: Measure, value: i64) {
         match measure {
             Measure::Units => self.units += value,
@@ -143,7 +152,7 @@ pub async fn each_counter(
     last: NaiveDate,
     mut each: impl FnMut(NaiveDate, QuotaClass, &Item),
 ) -> Result<(), StoreError> {
-    let mut pages = DayPages::counters(account, first, last);
+    let mut pages = DayPages::counters(account, first, last, DAILY_PAGE);
     while let Some(items) = pages.next_page(store).await? {
         for (day, kind, item) in &items {
             if let DayItem::Counter(class) = kind {
@@ -173,12 +182,24 @@ struct DayPages {
 }
 
 impl DayPages {
-    fn counters(account: &AccountId, first: NaiveDate, last: NaiveDate) -> Self {
-        Self::new(keyspace::quota_counters(account), "QUOTA#", first, last)
+    fn counters(account: &AccountId, first: NaiveDate, last: NaiveDate, page: usize) -> Self {
+        Self::new(
+            keyspace::quota_counters(account),
+            "QUOTA#",
+            first,
+            last,
+            page,
+        )
     }
 
     fn rollups(account: &AccountId, first: NaiveDate, last: NaiveDate) -> Self {
-        Self::new(keyspace::usage_days(account), "USAGED#", first, last)
+        Self::new(
+            keyspace::usage_days(account),
+            "USAGED#",
+            first,
+            last,
+            DAILY_PAGE,
+        )
     }
 
     fn new(
@@ -186,12 +207,13 @@ impl DayPages {
         prefix: &'static str,
         first: NaiveDate,
         last: NaiveDate,
+        page: usize,
     ) -> Self {
         let pk = match &query.partition {
             orrery::store::Partition::Table(pk) | orrery::store::Partition::Index(pk) => pk.clone(),
         };
         Self {
-            query: query.with_limit(100),
+            query: query.with_limit(page),
             // Sorts before every item of `first` (`…#<first>#…` and `…#<first>` itself).
             cursor: Some(Cursor {
                 pk,
@@ -243,6 +265,12 @@ impl DayPages {
     }
 }
 
+/// Items per page of a daily series (a day has up to six counters).
+const DAILY_PAGE: usize = 32;
+/// Items per page of an hourly series: hourly exports are the long ones, and a counter can carry
+/// thousands of cells, so a page stays a few items (memory holds one page and one day's rows).
+const HOURLY_PAGE: usize = 4;
+
 /// Days at least this old are read from their roll-ups (the counters live 90 days; the roll-up
 /// is written within 3 days of its day).
 pub const ROLLED_UP_AFTER_DAYS: i64 = keyspace::HOURLY_ANALYTICS_DAYS - 5;
@@ -281,7 +309,15 @@ impl UsageRows {
             store,
             query: query.clone(),
             rollups,
-            pages: DayPages::counters(account, first_counter.max(first), last),
+            pages: DayPages::counters(
+                account,
+                first_counter.max(first),
+                last,
+                match query.granularity {
+                    Granularity::Hour => HOURLY_PAGE,
+                    Granularity::Day => DAILY_PAGE,
+                },
+            ),
             day: None,
             rows: BTreeMap::new(),
         }
@@ -445,6 +481,10 @@ fn add_counter(
         }
         return;
     }
+    // Added up under borrowed keys first: one owned row key per distinct period and group, not
+    // one per cell (a day's counter holds hundreds of cells).
+    let mut local: std::collections::HashMap<(u32, Option<&str>), UsageRow> =
+        std::collections::HashMap::new();
     for (name, value) in &item.attrs {
         let (Some(cell), Some(value)) = (cells::parse(name), value.as_i64()) else {
             continue;
@@ -455,22 +495,35 @@ fn add_counter(
         if hour_start < query.from || hour_start >= query.to {
             continue;
         }
-        let period = match query.granularity {
-            Granularity::Hour => orrery::clock::rfc3339(hour_start),
-            Granularity::Day => day.to_string(),
+        let slot = match query.granularity {
+            Granularity::Hour => cell.hour,
+            Granularity::Day => 0,
         };
         let group = match query.group_by {
-            Some(GroupBy::Endpoint) => Some(cell.endpoint.to_owned()),
+            Some(GroupBy::Endpoint) => Some(cell.endpoint),
             Some(GroupBy::Outcome) => match cell.measure {
-                Measure::Requests(outcome) => Some(outcome.as_str().to_owned()),
+                Measure::Requests(outcome) => Some(outcome.as_str()),
                 // Units are charged by 2xx and 5xx requests; grouped by outcome they are not a
                 // group of their own.
                 Measure::Units => continue,
             },
             Some(GroupBy::Key) | None => None,
         };
-        rows.entry((period, group))
+        local
+            .entry((slot, group))
             .or_default()
             .add(cell.measure, value);
+    }
+    for ((slot, group), row) in local {
+        let period = match query.granularity {
+            Granularity::Hour => day.and_hms_opt(slot, 0, 0).map_or_else(
+                || day.to_string(),
+                |at| orrery::clock::rfc3339(at.and_utc()),
+            ),
+            Granularity::Day => day.to_string(),
+        };
+        rows.entry((period, group.map(str::to_owned)))
+            .or_default()
+            .merge(&row);
     }
 }

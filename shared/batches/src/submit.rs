@@ -164,7 +164,7 @@ pub(crate) async fn create(
                 &window,
                 now,
                 total,
-                record.submitted_via(),
+                app.config.usage_cells_for(record.submitted_via()),
             )),
         ];
         if let Some((key, hash)) = &idempotency {

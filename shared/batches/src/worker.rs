@@ -299,7 +299,7 @@ impl BatchWorker {
             ),
         ];
         if failed > 0 {
-            ops.push(WriteOp::Increment(refund(record, failed)));
+            ops.push(WriteOp::Increment(refund(app, record, failed)));
         }
         match app.store.transact(ops).await {
             Ok(()) => Ok(()),
@@ -412,13 +412,13 @@ pub(crate) async fn current(
         .map_err(ApiError::from)
 }
 
-fn refund(record: &BatchRecord, units: u32) -> Increment {
+fn refund(app: &App, record: &BatchRecord, units: u32) -> Increment {
     quota::refund_units(
         &record.account_id,
         &record.key_id,
         QuotaClass::BatchItems,
         record.created_at,
-        record.submitted_via(),
+        app.config.usage_cells_for(record.submitted_via()),
         units,
     )
 }
@@ -456,7 +456,7 @@ pub(crate) async fn give_up(
             condition: Some(Condition::equals("state", ChunkPhase::Pending.as_str())),
         },
         WriteOp::Increment(counts),
-        WriteOp::Increment(refund(record, items)),
+        WriteOp::Increment(refund(app, record, items)),
     ];
     match app.store.transact(ops).await {
         Ok(()) => Ok(true),

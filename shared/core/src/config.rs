@@ -84,6 +84,10 @@ pub struct Config {
     pub stream_heartbeat: Duration,
     /// How often a container flushes its aggregated analytics at most (≤ 10 s; tests shorten it).
     pub analytics_flush_interval: Duration,
+    /// Whether requests are counted for analytics (`ORRERY_ANALYTICS`, default on). Off, the
+    /// quota writes carry no usage cells and nothing is aggregated: counters stay one small
+    /// item a day, and the reports show nothing from then on. The benchmark's baseline.
+    pub analytics: bool,
 }
 
 impl Default for Config {
@@ -105,11 +109,17 @@ impl Default for Config {
             batch_results_max_bytes: None,
             stream_heartbeat: Duration::from_secs(15),
             analytics_flush_interval: crate::analytics::MAX_FLUSH_INTERVAL,
+            analytics: true,
         }
     }
 }
 
 impl Config {
+    /// The endpoint a quota write also counts usage cells for: none when analytics are off.
+    pub fn usage_cells_for<'a>(&self, endpoint: &'a str) -> Option<&'a str> {
+        self.analytics.then_some(endpoint)
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Config::default();
         let max_body_bytes = env_or("ORRERY_MAX_BODY_BYTES", defaults.max_body_bytes)?;
@@ -206,6 +216,7 @@ impl Config {
             analytics_flush_interval: Duration::from_millis(
                 env_or("ORRERY_ANALYTICS_FLUSH_MILLIS", 10_000u64)?.clamp(100, 10_000),
             ),
+            analytics: env_or("ORRERY_ANALYTICS", true)?,
         })
     }
 }

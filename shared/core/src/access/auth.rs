@@ -344,6 +344,9 @@ fn measure(
     started: std::time::Instant,
     admitted: bool,
 ) {
+    if !app.config.analytics {
+        return;
+    }
     app.analytics.record(&crate::analytics::Measured {
         account: &caller.account_id,
         class,
@@ -406,7 +409,7 @@ pub async fn admit(
         limit,
         &window,
         now,
-        endpoint,
+        app.config.usage_cells_for(endpoint),
     );
     match app.store.increment(admission).await {
         Ok(used) => state.used = u32::try_from(used).unwrap_or(limit),
@@ -439,7 +442,7 @@ pub async fn give_back(
         &caller.key_id,
         state.class,
         admitted.at,
-        &admitted.endpoint,
+        app.config.usage_cells_for(&admitted.endpoint),
         reason,
     );
     match app.store.increment(refund).await {

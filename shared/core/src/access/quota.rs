@@ -109,8 +109,9 @@ impl QuotaState {
     }
 }
 
-/// The single write of an admitted request: the unit, and the request counted as a 2xx of
-/// `endpoint` in this hour (the refund of a client error moves it; see `analytics::cells`).
+/// The single write of an admitted request: the unit, and (unless analytics are off: `None`)
+/// the request counted as a 2xx of `endpoint` in this hour (the refund of a client error moves
+/// it; see `analytics::cells`).
 pub fn admission(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
@@ -118,7 +119,7 @@ pub fn admission(
     limit: u32,
     window: &Window,
     now: DateTime<Utc>,
-    endpoint: &str,
+    endpoint: Option<&str>,
 ) -> Increment {
     reservation(account_id, key_id, class, limit, window, now, 1, endpoint)
 }
@@ -134,9 +135,9 @@ pub fn reservation(
     window: &Window,
     now: DateTime<Utc>,
     units: u32,
-    endpoint: &str,
+    endpoint: Option<&str>,
 ) -> Increment {
-    Increment::new(
+    let increment = Increment::new(
         counter_key(account_id, window.day, class),
         "count",
         i64::from(units),
@@ -144,18 +145,22 @@ pub fn reservation(
     .with_ceiling(i64::from(limit))
     .expiring_at(window.expires_counter_at())
     .also_add(format!("key#{key_id}"), i64::from(units))
-    .also_add(
-        cells::attribute_at(now, endpoint, Measure::Units),
-        i64::from(units),
-    )
-    .also_add(
-        cells::attribute_at(now, endpoint, Measure::Requests(Outcome::Success)),
-        1,
-    )
     .also_set(
         format!("last#{key_id}"),
         serde_json::Value::from(crate::clock::rfc3339(now)),
-    )
+    );
+    match endpoint {
+        Some(endpoint) => increment
+            .also_add(
+                cells::attribute_at(now, endpoint, Measure::Units),
+                i64::from(units),
+            )
+            .also_add(
+                cells::attribute_at(now, endpoint, Measure::Requests(Outcome::Success)),
+                1,
+            ),
+        None => increment,
+    }
 }
 
 /// Why a unit is given back.
@@ -174,13 +179,13 @@ pub fn refund(
     key_id: &crate::ids::KeyId,
     class: QuotaClass,
     taken_at: DateTime<Utc>,
-    endpoint: &str,
+    endpoint: Option<&str>,
     reason: RefundReason,
 ) -> Increment {
     let refund = refund_units(account_id, key_id, class, taken_at, endpoint, 1);
-    match reason {
-        RefundReason::Replay => refund,
-        RefundReason::ClientError => refund
+    match (reason, endpoint) {
+        (RefundReason::Replay, _) | (_, None) => refund,
+        (RefundReason::ClientError, Some(endpoint)) => refund
             .also_add(
                 cells::attribute_at(taken_at, endpoint, Measure::Requests(Outcome::Success)),
                 -1,
@@ -201,21 +206,24 @@ pub fn refund_units(
     key_id: &crate::ids::KeyId,
     class: QuotaClass,
     taken_at: DateTime<Utc>,
-    endpoint: &str,
+    endpoint: Option<&str>,
     units: u32,
 ) -> Increment {
     let day: NaiveDate = taken_at.date_naive();
-    Increment::new(
+    let refund = Increment::new(
         counter_key(account_id, day, class),
         "count",
         -i64::from(units),
     )
     .expiring_at(Window::of_day(day).expires_counter_at())
-    .also_add(format!("key#{key_id}"), -i64::from(units))
-    .also_add(
-        cells::attribute_at(taken_at, endpoint, Measure::Units),
-        -i64::from(units),
-    )
+    .also_add(format!("key#{key_id}"), -i64::from(units));
+    match endpoint {
+        Some(endpoint) => refund.also_add(
+            cells::attribute_at(taken_at, endpoint, Measure::Units),
+            -i64::from(units),
+        ),
+        None => refund,
+    }
 }
 
 #[cfg(test)]

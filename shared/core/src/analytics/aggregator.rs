@@ -24,14 +24,6 @@ use crate::store::{Increment, Key, Store, StoreError, keyspace};
 /// The most attributes one flushed `ADD` carries (DynamoDB caps an expression at 4 KB).
 const MAX_ATTRIBUTES_PER_WRITE: usize = 80;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct LatencyCell {
-    account: AccountId,
-    /// The UTC hour, as `DateTime` truncated to the hour.
-    hour: DateTime<Utc>,
-    endpoint: String,
-}
-
 #[derive(Debug, Default)]
 struct LatencyTotals {
     histogram: Histogram,
@@ -41,7 +33,9 @@ struct LatencyTotals {
 
 #[derive(Debug, Default)]
 struct Pending {
-    latency: HashMap<LatencyCell, LatencyTotals>,
+    /// Account → UTC hour (truncated) → endpoint → totals: nested so that a request looks its
+    /// cell up by reference and allocates only for a cell's first sample.
+    latency: HashMap<AccountId, HashMap<DateTime<Utc>, HashMap<String, LatencyTotals>>>,
     /// Count moves per quota counter item: attribute → delta.
     counters: HashMap<(AccountId, NaiveDate, QuotaClass), HashMap<String, i64>>,
 }
@@ -95,12 +89,15 @@ impl Aggregator {
         let Ok(mut pending) = self.pending.lock() else {
             return;
         };
-        let cell = LatencyCell {
-            account: request.account.clone(),
-            hour: hour_of(request.at),
-            endpoint: request.endpoint.to_owned(),
+        let hours = match pending.latency.get_mut(request.account) {
+            Some(hours) => hours,
+            None => pending.latency.entry(request.account.clone()).or_default(),
         };
-        let totals = pending.latency.entry(cell).or_default();
+        let endpoints = hours.entry(hour_of(request.at)).or_default();
+        let totals = match endpoints.get_mut(request.endpoint) {
+            Some(totals) => totals,
+            None => endpoints.entry(request.endpoint.to_owned()).or_default(),
+        };
         totals
             .histogram
             .record(u64::try_from(request.elapsed.as_micros()).unwrap_or(u64::MAX));
@@ -168,18 +165,23 @@ impl Aggregator {
             });
         }
         let mut daily: HashMap<(AccountId, NaiveDate), Vec<(String, i64)>> = HashMap::new();
-        for (cell, totals) in &taken.latency {
-            let attributes = latency_attributes(&cell.endpoint, totals);
-            daily
-                .entry((cell.account.clone(), cell.hour.date_naive()))
-                .or_default()
-                .extend(attributes.iter().cloned());
-            writes.push(Write {
-                key: keyspace::latency_hour(&cell.account, cell.hour),
-                expires_at: keyspace::hourly_analytics_expiry(cell.hour.date_naive()),
-                attributes,
-                counter: None,
-            });
+        for (account, hours) in &taken.latency {
+            for (hour, endpoints) in hours {
+                let attributes: Vec<(String, i64)> = endpoints
+                    .iter()
+                    .flat_map(|(endpoint, totals)| latency_attributes(endpoint, totals))
+                    .collect();
+                daily
+                    .entry((account.clone(), hour.date_naive()))
+                    .or_default()
+                    .extend(attributes.iter().cloned());
+                writes.push(Write {
+                    key: keyspace::latency_hour(account, *hour),
+                    expires_at: keyspace::hourly_analytics_expiry(hour.date_naive()),
+                    attributes,
+                    counter: None,
+                });
+            }
         }
         for ((account, day), attributes) in daily {
             writes.push(Write {
