@@ -39,13 +39,13 @@ struct UsageParams {
     /// End (exclusive): an RFC 3339 time or a UTC date (its start). Default: now.
     to: Option<String>,
     /// `hour` or `day` (default).
-    #[param(value_type = Option<String>, pattern = "^(hour|day)$")]
+    #[param(value_type = Option<String>, pattern = "^(hour|day)?$")]
     granularity: Option<String>,
     /// `endpoint`, `key` (daily only: per-key counts are kept per day) or `outcome`.
-    #[param(value_type = Option<String>, pattern = "^(endpoint|key|outcome)$")]
+    #[param(value_type = Option<String>, pattern = "^(endpoint|key|outcome)?$")]
     group_by: Option<String>,
     /// `json` (default), `csv` or `jsonl`; overrides `Accept`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)$")]
+    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)?$")]
     format: Option<String>,
 }
 
@@ -61,7 +61,7 @@ struct LatencyParams {
     /// One endpoint only, as the usage report names it (`POST /v1/charts`).
     endpoint: Option<String>,
     /// `json` (default), `csv` or `jsonl` (one row per endpoint); overrides `Accept`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)$")]
+    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)?$")]
     format: Option<String>,
 }
 
@@ -70,7 +70,7 @@ struct LatencyParams {
 #[serde(deny_unknown_fields)]
 struct SummaryParams {
     /// `json` (default), `csv` or `jsonl` (`metric,value` rows); overrides `Accept`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)$")]
+    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)?$")]
     format: Option<String>,
 }
 
@@ -86,7 +86,7 @@ struct AccountsParams {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// `json` (default), `csv` or `jsonl`; overrides `Accept`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)$")]
+    #[param(value_type = Option<String>, pattern = "^(json|csv|jsonl|ndjson)?$")]
     format: Option<String>,
 }
 
@@ -187,7 +187,11 @@ async fn latency_report(
         ));
     }
     let range = checked(range, errors)?;
-    let endpoint = params.endpoint.as_deref().map(str::trim);
+    let endpoint = params
+        .endpoint
+        .as_deref()
+        .map(str::trim)
+        .filter(|endpoint| !endpoint.is_empty());
     let key = format!(
         "latency:{account}:{}:{}:{}",
         range.from.timestamp_millis(),

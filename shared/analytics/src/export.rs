@@ -21,7 +21,7 @@ impl Format {
     /// `?format=` wins over `Accept`; neither means JSON. An unknown `format` is the caller's
     /// mistake (a 422 naming the field), an `Accept` without any of ours is JSON.
     pub fn negotiate(format: Option<&str>, accept: Option<&str>) -> Result<Self, String> {
-        match format.map(str::trim) {
+        match format.map(str::trim).filter(|text| !text.is_empty()) {
             Some("json") => return Ok(Format::Json),
             Some("csv") => return Ok(Format::Csv),
             Some("jsonl") | Some("ndjson") => return Ok(Format::JsonLines),

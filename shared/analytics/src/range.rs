@@ -46,6 +46,11 @@ pub fn parse_range(
     max_days: i64,
     errors: &mut Vec<FieldError>,
 ) -> Option<Range> {
+    // An empty value is an absent one (`?from=&to=` from a form).
+    let (from, to) = (
+        from.filter(|text| !text.trim().is_empty()),
+        to.filter(|text| !text.trim().is_empty()),
+    );
     let to = match to {
         Some(text) => parse_time("to", text).map_err(|e| errors.push(e)).ok(),
         None => Some(now),

@@ -48,15 +48,17 @@ pub const COLUMNS: [&str; 8] = [
 
 impl UsageQuery {
     /// The query the parameters ask for; every bad parameter is a field error in `errors`.
-    pub fn parse(
+    pub fn parse<'a>(
         from: Option<&str>,
         to: Option<&str>,
-        granularity: Option<&str>,
-        group_by: Option<&str>,
+        granularity: Option<&'a str>,
+        group_by: Option<&'a str>,
         now: DateTime<Utc>,
         errors: &mut Vec<orrery::error::FieldError>,
     ) -> Option<Self> {
         use orrery::error::FieldError;
+        let present = |value: Option<&'a str>| value.map(str::trim).filter(|text| !text.is_empty());
+        let (granularity, group_by) = (present(granularity), present(group_by));
         let granularity = match granularity {
             None | Some("day") => Granularity::Day,
             Some("hour") => Granularity::Hour,
