@@ -7,7 +7,6 @@
 //! The in-process aggregator (latency, 5xx/429 moves) is flushed by calling it, as its interval
 //! would: the suites share the test's `App` with the server.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use orrery_tests::{ADMIN_KEY, Backend, TestApp, TestOptions, create_account, london, tiers_with};
@@ -250,28 +249,17 @@ async fn usage_groups_by_endpoint_key_and_outcome_by_hour_and_day(kind: Backend)
 
 /// Parses `text` with Python's `csv` module (strict): its rows as lists of fields.
 fn python_csv(text: &str) -> Vec<Vec<String>> {
-    let python = std::env::var("ORRERY_TEST_PYTHON")
-        .expect("ORRERY_TEST_PYTHON: run the tests with scripts/test.sh");
-    let mut child = std::process::Command::new(python)
-        .args([
+    let (status, stdout) = orrery_tests::run_python(
+        &[
             "-c",
             "import csv, io, json, sys\n\
              rows = list(csv.reader(io.TextIOWrapper(sys.stdin.buffer, newline=''), strict=True))\n\
              print(json.dumps(rows))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "python csv refused the export");
-    serde_json::from_slice(&output.stdout).unwrap()
+        ],
+        text.as_bytes(),
+    );
+    assert!(status.success(), "python csv refused the export");
+    serde_json::from_slice(&stdout).unwrap()
 }
 
 /// A JSON value as the CSV field it becomes.

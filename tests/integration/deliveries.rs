@@ -108,9 +108,6 @@ fn verify_with_reference_library(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(), String> {
-    let python = std::env::var("ORRERY_TEST_PYTHON").expect(
-        "ORRERY_TEST_PYTHON: run the tests with scripts/test.sh, which installs standardwebhooks",
-    );
     let headers: serde_json::Map<String, Value> =
         ["webhook-id", "webhook-timestamp", "webhook-signature"]
             .iter()
@@ -126,27 +123,12 @@ fn verify_with_reference_library(
         "headers": headers,
         "body": String::from_utf8(body.to_vec()).unwrap(),
     });
-    let mut child = std::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/webhooks/verify.py"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    if output.status.success() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/webhooks/verify.py");
+    let (status, stdout) = orrery_tests::run_python(&[script], input.to_string().as_bytes());
+    if status.success() {
         Ok(())
     } else {
-        Err(String::from_utf8_lossy(&output.stdout).into_owned())
+        Err(String::from_utf8_lossy(&stdout).into_owned())
     }
 }
 

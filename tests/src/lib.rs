@@ -549,6 +549,23 @@ pub async fn admin_account_created(
         .unwrap()
 }
 
+/// Runs the test command's Python (`ORRERY_TEST_PYTHON`, the venv with the reference libraries)
+/// with `args`, `input` on its stdin: its exit status and stdout.
+pub fn run_python(args: &[&str], input: &[u8]) -> (std::process::ExitStatus, Vec<u8>) {
+    use std::io::Write as _;
+    let python = std::env::var("ORRERY_TEST_PYTHON")
+        .expect("ORRERY_TEST_PYTHON: run the tests with scripts/test.sh, which installs the venv");
+    let mut child = std::process::Command::new(python)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (output.status, output.stdout)
+}
+
 /// The `p`-quantile (0–1) of `sorted` values, nearest rank: the benchmarks' percentiles.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -50,16 +50,7 @@ pub async fn top_accounts(
     range: Range,
     limit: usize,
 ) -> Result<Vec<AccountUsage>, StoreError> {
-    let mut everyone: Vec<Account> = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = accounts::list(store.as_ref(), 100, cursor).await?;
-        everyone.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let everyone: Vec<Account> = accounts::every(store.as_ref()).await?;
     let mut lines: Vec<AccountUsage> = stream::iter(everyone)
         .map(|account| {
             let store = Arc::clone(&store);

@@ -75,16 +75,7 @@ pub async fn roll_up_recent(
     store: Arc<dyn Store>,
     today: NaiveDate,
 ) -> Result<RollupRun, StoreError> {
-    let mut everyone: Vec<Account> = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = accounts::list(store.as_ref(), 100, cursor).await?;
-        everyone.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let everyone: Vec<Account> = accounts::every(store.as_ref()).await?;
     let accounts = everyone.len();
     let days_written: usize = stream::iter(everyone)
         .map(|account| {

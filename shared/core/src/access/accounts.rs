@@ -92,6 +92,21 @@ pub async fn save(store: &dyn Store, account: &Account) -> Result<Account, Store
     Ok(updated)
 }
 
+/// Every account, newest first: the list index read page by page (operators' reports and the
+/// daily roll-up; never a Scan).
+pub async fn every(store: &dyn Store) -> Result<Vec<Account>, StoreError> {
+    let mut everyone = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = list(store, 100, cursor).await?;
+        everyone.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(everyone),
+        }
+    }
+}
+
 pub async fn list(
     store: &dyn Store,
     limit: usize,
