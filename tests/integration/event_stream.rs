@@ -220,14 +220,7 @@ async fn stale_cursors_and_other_accounts(kind: Backend) {
 }
 
 async fn an_idle_stream_sends_heartbeats(kind: Backend) {
-    let options = orrery_tests::TestOptions {
-        config: orrery::config::Config {
-            // 15 s in production; shortened so the test waits for a few.
-            stream_heartbeat: Duration::from_millis(200),
-            ..Default::default()
-        },
-    };
-    let server = orrery_tests::serve(orrery_tests::backend_with(kind, options).await).await;
+    let server = orrery_tests::serve_with_quick_heartbeats(kind).await;
     let (_, key) = create_account(&server, "basic").await;
     // A type nothing produces here: only heartbeats arrive.
     let mut stream = SseClient::open(&server, &key, "?types=batch.completed", None).await;

@@ -412,14 +412,7 @@ async fn connections_are_limited_by_tier_and_metered(kind: Backend) {
 }
 
 async fn idle_connections_get_heartbeats_and_pings_get_pongs(kind: Backend) {
-    let options = orrery_tests::TestOptions {
-        config: orrery::config::Config {
-            // 15 s in production; shortened so the test sees a few.
-            stream_heartbeat: Duration::from_millis(200),
-            ..Default::default()
-        },
-    };
-    let server = orrery_tests::serve(orrery_tests::backend_with(kind, options).await).await;
+    let server = orrery_tests::serve_with_quick_heartbeats(kind).await;
     let (_, key) = create_account(&server, "basic").await;
     logged_after(&server, &key, 0, 1).await;
     let mut socket = WsClient::open(

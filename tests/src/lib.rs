@@ -549,6 +549,18 @@ pub async fn admin_account_created(
         .unwrap()
 }
 
+/// A served app (routes and workers) whose idle SSE streams and WebSockets send a heartbeat
+/// every 200 ms (15 s in production), so a test sees a few.
+pub async fn serve_with_quick_heartbeats(kind: Backend) -> TestApp {
+    let options = TestOptions {
+        config: Config {
+            stream_heartbeat: Duration::from_millis(200),
+            ..Default::default()
+        },
+    };
+    serve(backend_with(kind, options).await).await
+}
+
 /// Runs the test command's Python (`ORRERY_TEST_PYTHON`, the venv with the reference libraries)
 /// with `args`, `input` on its stdin: its exit status and stdout.
 pub fn run_python(args: &[&str], input: &[u8]) -> (std::process::ExitStatus, Vec<u8>) {
