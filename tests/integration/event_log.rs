@@ -142,11 +142,7 @@ async fn appends_are_ordered_under_contention_and_once_per_event(kind: Backend) 
         .await
         .unwrap();
     assert_eq!(page.events.len(), 20, "each event once");
-    let read: Vec<u64> = page
-        .events
-        .iter()
-        .map(|e| e.cursor.parse().unwrap())
-        .collect();
+    let read: Vec<u64> = page.events.iter().map(|e| e.cursor.0).collect();
     assert_eq!(read, (1..=20).collect::<Vec<u64>>());
     let mut ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
     ids.sort_unstable();

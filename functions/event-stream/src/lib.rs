@@ -90,7 +90,7 @@ async fn stream(
         let event = match tail.next().await {
             Ok(entry) => {
                 let event = SseEvent::default()
-                    .id(entry.cursor.clone())
+                    .id(entry.cursor.to_string())
                     .event(entry.kind.clone())
                     .json_data(&entry)
                     .unwrap_or_default();

@@ -100,11 +100,7 @@ async fn connect(
     let subscription = Subscription::from_query(query.first("types"), query.first("channels"))?;
     let headers: HeaderMap = request.headers.clone();
     let caller = crate::authorise(app, &headers, query.first("token")).await?;
-    if after > log::head(app, &caller.account_id).await? {
-        return Err(ApiError::BadRequest(format!(
-            "after: cursor {after} is ahead of this log"
-        )));
-    }
+    log::ensure_not_ahead(app, &caller.account_id, after).await?;
     let record = ConnectionRecord {
         connection_id: connection_id.to_owned(),
         account_id: caller.account_id.clone(),
@@ -127,16 +123,13 @@ async fn connect(
     .await
     {
         connections::remove(app, &caller.account_id, connection_id).await?;
-        return Err(
-            if refused.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
-                ApiError::RateLimited {
+        return Err(match refused {
+            orrery::access::Refused::Exhausted(quota) => ApiError::RateLimited {
                 detail: "The daily management quota, which opening a connection counts against, is used up.".into(),
-                retry_after_seconds: 60,
-            }
-            } else {
-                ApiError::Internal("admission failed".into())
+                retry_after_seconds: quota.reset_in_seconds,
             },
-        );
+            orrery::access::Refused::Failed(err) => err,
+        });
     }
     Ok(())
 }
@@ -198,12 +191,8 @@ enum Applied {
 async fn apply(app: &App, record: &ConnectionRecord, body: &str) -> Result<Applied, ApiError> {
     let message = ClientMessage::parse(body)?;
     let resume = message.resume_after()?;
-    if let Some(after) = resume
-        && after > log::head(app, &record.account_id).await?
-    {
-        return Err(ApiError::BadRequest(format!(
-            "after: cursor {after} is ahead of this log"
-        )));
+    if let Some(after) = resume {
+        log::ensure_not_ahead(app, &record.account_id, after).await?;
     }
     let (change, subscribing) = match &message {
         ClientMessage::Ping => return Ok(Applied::Pong),

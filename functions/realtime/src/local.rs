@@ -127,7 +127,8 @@ async fn admit(
         QuotaClass::Management,
         crate::REALTIME_ENDPOINT,
     )
-    .await?;
+    .await
+    .map_err(IntoResponse::into_response)?;
     let tail = match Tail::start(app, &caller.account_id, after, Vec::new(), POLL).await {
         Ok(tail) => Ok(tail),
         // Told after the upgrade, as a `stale` message.
@@ -208,7 +209,7 @@ impl Session {
             let step = tokio::select! {
                 entry = tail.next() => match entry {
                     Ok(entry) => {
-                        self.cursor = Cursor::parse(&entry.cursor, "cursor").unwrap_or(self.cursor);
+                        self.cursor = entry.cursor;
                         if self.subscription.matches(&entry) {
                             quiet_until = tokio::time::Instant::now() + heartbeat;
                             self.send(&ServerMessage::Event { event: &entry }).await

@@ -201,19 +201,13 @@ pub async fn catch_up(
     let mut sent = 0;
     for _ in 0..CATCH_UP_PAGES {
         let next = Cursor(record.cursor + 1);
-        let (entries, through, more) = match latest
-            .filter(|latest| Cursor::parse(&latest.cursor, "cursor").ok() == Some(next))
-        {
+        let (entries, through, more) = match latest.filter(|latest| latest.cursor == next) {
             Some(latest) => (vec![latest.clone()], next, false),
             None => {
                 match crate::log::read(app, &record.account_id, Cursor(record.cursor), &[], 100)
                     .await
                 {
-                    Ok(page) => {
-                        let through = Cursor::parse(&page.cursor, "cursor")
-                            .map_err(|err| StoreError::Invalid(err.to_string()))?;
-                        (page.events, through, page.has_more)
-                    }
+                    Ok(page) => (page.events, page.cursor, page.has_more),
                     Err(err @ orrery::ApiError::CursorExpired { .. }) => {
                         let stale = ServerMessage::of_error(&err).to_text();
                         let _ = post_with_backoff(management, &record.connection_id, &stale).await;

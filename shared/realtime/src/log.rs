@@ -59,12 +59,20 @@ impl std::fmt::Display for Cursor {
     }
 }
 
+/// On the wire a cursor is its decimal digits as a string (20 digits exceed what JSON numbers
+/// carry exactly in JavaScript).
+impl Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// One entry as every transport shows it: the event's envelope and its cursor.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LoggedEvent {
     /// Resume after this event with `?after=<cursor>` (or `Last-Event-ID`).
-    #[schema(example = "42", pattern = "^[0-9]{1,20}$")]
-    pub cursor: String,
+    #[schema(value_type = String, example = "42", pattern = "^[0-9]{1,20}$")]
+    pub cursor: Cursor,
     #[schema(example = "evt_01JC3Q4W2F9K6P0M7N8R5T1V2X")]
     pub id: String,
     /// The event type, e.g. `chart.calculated`.
@@ -81,7 +89,7 @@ impl LoggedEvent {
     /// The entry `event` became at `cursor`.
     pub fn of(cursor: Cursor, event: &Event) -> Self {
         Self {
-            cursor: cursor.to_string(),
+            cursor,
             id: event.id.clone(),
             kind: event.kind.as_str().to_owned(),
             timestamp: event
@@ -99,8 +107,8 @@ pub struct LogPage {
     pub events: Vec<LoggedEvent>,
     /// Continue after this cursor: the last entry looked at (it moves past entries the type
     /// filter skipped, so a filtered poll never reads them again).
-    #[schema(example = "42")]
-    pub cursor: String,
+    #[schema(value_type = String, example = "42")]
+    pub cursor: Cursor,
     /// Whether more entries follow right now.
     pub has_more: bool,
 }
@@ -176,6 +184,23 @@ pub async fn head(app: &App, account: &AccountId) -> Result<Cursor, StoreError> 
     ))
 }
 
+/// A cursor past the account's last event is the caller's mistake (a 400 naming the head): the
+/// one check every reader of the log (polling, SSE, WebSocket) makes before it resumes. Returns
+/// the head.
+pub async fn ensure_not_ahead(
+    app: &App,
+    account: &AccountId,
+    after: Cursor,
+) -> Result<Cursor, ApiError> {
+    let head = head(app, account).await?;
+    if after > head {
+        return Err(ApiError::BadRequest(format!(
+            "after: cursor {after} is ahead of this log (its last event is {head})"
+        )));
+    }
+    Ok(head)
+}
+
 /// Up to `limit` entries after `after` whose type is in `types` (all if empty). A cursor whose
 /// next entries have expired is a 410 naming where the log now starts; one past the head is a
 /// 400.
@@ -186,12 +211,7 @@ pub async fn read(
     types: &[EventType],
     limit: usize,
 ) -> Result<LogPage, ApiError> {
-    let head = head(app, account).await?;
-    if after > head {
-        return Err(ApiError::BadRequest(format!(
-            "after: cursor {after} is ahead of this log (its last event is {head})"
-        )));
-    }
+    let head = ensure_not_ahead(app, account, after).await?;
     let limit = limit.clamp(1, 100);
     let mut query = keyspace::event_log_entries(account)
         .with_limit(limit)
@@ -248,7 +268,7 @@ pub async fn read(
     }
     Ok(LogPage {
         events,
-        cursor: last.to_string(),
+        cursor: last,
         has_more,
     })
 }

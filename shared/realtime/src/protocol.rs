@@ -284,7 +284,7 @@ mod tests {
 
     fn entry(kind: &str, data: Value) -> LoggedEvent {
         LoggedEvent {
-            cursor: "1".into(),
+            cursor: crate::log::Cursor(1),
             id: "evt_1".into(),
             kind: kind.into(),
             timestamp: "2026-12-02T00:00:00.000Z".into(),

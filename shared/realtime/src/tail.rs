@@ -50,7 +50,7 @@ impl Tail {
 
     async fn read(&mut self) -> Result<(), ApiError> {
         let page = log::read(&self.app, &self.account, self.after, &self.types, 100).await?;
-        self.after = Cursor::parse(&page.cursor, "cursor")?;
+        self.after = page.cursor;
         self.ready.extend(page.events);
         Ok(())
     }

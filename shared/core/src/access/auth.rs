@@ -282,6 +282,7 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
     let mut admitted = match admit(app, &caller, meter.class, &endpoint).await {
         Ok(admitted) => admitted,
         Err(refused) => {
+            let refused = refused.into_response();
             measure(
                 app,
                 &caller,
@@ -372,15 +373,33 @@ pub struct Admitted {
     pub endpoint: String,
 }
 
+/// Why [`admit`] took no unit.
+#[derive(Debug)]
+pub enum Refused {
+    /// The day's quota is used up (the state says how far and when it resets).
+    Exhausted(QuotaState),
+    /// The store failed.
+    Failed(ApiError),
+}
+
+impl IntoResponse for Refused {
+    /// A 429 with the rate-limit headers, or the store failure's problem.
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Exhausted(state) => too_many(&state),
+            Refused::Failed(err) => err.into_response(),
+        }
+    }
+}
+
 /// Takes one unit of `class` for `caller`'s account, counted for `endpoint`: the quota state
-/// after it, or the response that refuses the request (429 with the rate-limit headers, or the
-/// store's failure).
+/// after it, or why not.
 pub async fn admit(
     app: &App,
     caller: &Caller,
     class: QuotaClass,
     endpoint: &str,
-) -> Result<Admitted, Response> {
+) -> Result<Admitted, Refused> {
     let now = clock::now();
     let window = Window::containing(now);
     let limit = app.config.tiers.limit(caller.tier, class);
@@ -400,7 +419,7 @@ pub async fn admit(
         .await
         .is_some_and(|at| at >= limit)
     {
-        return Err(too_many(&state));
+        return Err(Refused::Exhausted(state));
     }
     let admission = quota::admission(
         &caller.account_id,
@@ -418,9 +437,9 @@ pub async fn admit(
             app.cache
                 .put_with_ttl(&EXHAUSTED, &exhausted, &limit, ttl)
                 .await;
-            return Err(too_many(&state));
+            return Err(Refused::Exhausted(state));
         }
-        Err(err) => return Err(ApiError::from(err).into_response()),
+        Err(err) => return Err(Refused::Failed(ApiError::from(err))),
     }
     Ok(Admitted {
         state,

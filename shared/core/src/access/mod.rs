@@ -11,7 +11,7 @@ pub mod tokens;
 use crate::App;
 use crate::secrets::{SecretError, SecretString, Secrets};
 
-pub use auth::{Admin, Caller, admit, authenticated, give_back, metered, quota_state};
+pub use auth::{Admin, Caller, Refused, admit, authenticated, give_back, metered, quota_state};
 pub use tiers::{QuotaClass, Tier};
 
 /// Makes sure the local runtime has its admin key and key pepper. The admin key is
