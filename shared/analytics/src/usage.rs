@@ -404,12 +404,7 @@ pub fn counter_totals(query: &UsageQuery, day: NaiveDate, item: &Item) -> UsageR
     add_counter(&mut rows, &ungrouped, day, item);
     rows.into_values()
         .fold(UsageRow::default(), |mut total, row| {
-            total.units += row.units;
-            total.requests += row.requests;
-            total.success += row.success;
-            total.client_errors += row.client_errors;
-            total.rate_limited += row.rate_limited;
-            total.server_errors += row.server_errors;
+            total.merge(&row);
             total
         })
 }
