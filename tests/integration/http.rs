@@ -84,7 +84,7 @@ async fn health_reports_version_and_backend(kind: Backend) {
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         body["backend"],
-        if kind == Backend::Moto {
+        if kind.is_aws() {
             "dynamodb"
         } else {
             "embedded"

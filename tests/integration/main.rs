@@ -1,5 +1,6 @@
 //! One integration binary. Each suite function runs once per backend (see `on_both_backends!`),
-//! so the output lists `…::embedded::name` and `…::moto::name` side by side.
+//! so the output lists `…::embedded::name` and `…::moto::name` side by side; the store and
+//! capacity suites also run on DynamoDB Local (`on_every_store!`: `…::dynamodb_local::name`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,11 +27,27 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Instantiates suite functions for the embedded store, moto and DynamoDB Local.
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        on_both_backends!($($name),*);
+        mod dynamodb_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(orrery_tests::Backend::DynamoDbLocal).await;
+                }
+            )*
+        }
+    };
+}
+
 mod access;
 mod analytics;
 mod batch_crash;
 mod batches;
 mod cache;
+mod capacity;
 mod charts;
 mod crash;
 mod deliveries;

@@ -8,7 +8,7 @@ on_both_backends!(reads_writes_and_caches_secrets, missing_secrets_are_typed);
 async fn reads_writes_and_caches_secrets(kind: Backend) {
     let backend = orrery_tests::backend(kind).await;
     let name = format!("orrery-test-{}", orrery_tests::unique_suffix());
-    if backend.kind == Backend::Moto {
+    if backend.kind.is_aws() {
         let client = aws_sdk_secretsmanager::Client::new(backend.sdk.as_ref().unwrap());
         client
             .create_secret()

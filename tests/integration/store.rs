@@ -1,4 +1,5 @@
-//! The store's behavioural suite, identical for DynamoDB (moto) and the embedded store.
+//! The store's behavioural suite, identical for DynamoDB (on moto and on DynamoDB Local) and the
+//! embedded store.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use orrery::store::{
 use orrery_tests::Backend;
 use serde_json::{Value, json};
 
-on_both_backends!(
+on_every_store!(
     round_trips_items_and_attribute_types,
     conditional_put_conflict_is_a_typed_error,
     conditional_delete_and_equals_conditions,

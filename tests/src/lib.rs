@@ -3,7 +3,10 @@
 //!
 //! The AWS backend talks to moto server at `ORRERY_TEST_MOTO_ENDPOINT`, which the README's test
 //! command starts. Each test provisions its own tables and queues (unique names, the same
-//! definitions as `template.yaml`), so tests run in parallel without resetting moto.
+//! definitions as `template.yaml`), so tests run in parallel without resetting moto. The third
+//! backend keeps its tables on DynamoDB Local (`ORRERY_TEST_DYNAMODB_LOCAL_ENDPOINT`, also
+//! started by the test command) and its queues and secrets on moto; its store records the
+//! capacity every call consumed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,11 +29,22 @@ pub mod child;
 pub mod ws;
 
 pub const MOTO_ENDPOINT_VARIABLE: &str = "ORRERY_TEST_MOTO_ENDPOINT";
+pub const DYNAMODB_LOCAL_ENDPOINT_VARIABLE: &str = "ORRERY_TEST_DYNAMODB_LOCAL_ENDPOINT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
+    /// Everything on moto server.
     Moto,
+    /// The tables on DynamoDB Local, queues and secrets on moto.
+    DynamoDbLocal,
+}
+
+impl Backend {
+    /// Whether the runtime is the AWS one (an emulator behind the AWS SDK).
+    pub fn is_aws(self) -> bool {
+        matches!(self, Backend::Moto | Backend::DynamoDbLocal)
+    }
 }
 
 /// An `App` on one backend, with whatever keeps that backend alive.
@@ -38,8 +52,10 @@ pub struct TestBackend {
     pub app: App,
     pub kind: Backend,
     pub sdk: Option<aws_config::SdkConfig>,
-    /// The tables and queues of the moto stack.
+    /// The tables and queues of the emulated stack.
     pub resources: Option<AwsResources>,
+    /// DynamoDB Local's store: what every call consumed, and which access pattern it was.
+    pub capacity: Option<Arc<orrery::store::capacity::CapacityMeter>>,
     /// The embedded backend's engine (a second container shares it: one file, one writer).
     db: Option<EmbeddedDb>,
     _data_dir: Option<TempDir>,
@@ -85,6 +101,12 @@ impl TestBackend {
                 self.resources.as_ref().unwrap(),
                 self.sdk.as_ref().unwrap(),
             ),
+            Backend::DynamoDbLocal => App::aws_on(
+                config,
+                self.resources.as_ref().unwrap(),
+                self.sdk.as_ref().unwrap(),
+                self.app.store.clone(),
+            ),
         }
     }
 
@@ -92,7 +114,7 @@ impl TestBackend {
     pub async fn put_secret_out_of_band(&self, name: &str, value: &str) {
         use orrery::secrets::{SecretString, Secrets};
         match self.kind {
-            Backend::Moto => {
+            Backend::Moto | Backend::DynamoDbLocal => {
                 let client = aws_sdk_secretsmanager::Client::new(self.sdk.as_ref().unwrap());
                 client
                     .put_secret_value()
@@ -129,14 +151,19 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
                 kind,
                 sdk: None,
                 resources: None,
+                capacity: None,
                 db: Some(db),
                 _data_dir: Some(dir),
             }
         }
-        Backend::Moto => {
+        Backend::Moto | Backend::DynamoDbLocal => {
             let sdk = moto_sdk_config().await;
+            let tables_sdk = match kind {
+                Backend::DynamoDbLocal => dynamodb_local_sdk_config().await,
+                _ => sdk.clone(),
+            };
             let suffix = unique_suffix();
-            let resources = provision(&sdk, &suffix).await;
+            let resources = provision(&sdk, &tables_sdk, &suffix).await;
             let mut config = options.config;
             // The secrets template.yaml creates, with per-test names.
             let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -152,12 +179,25 @@ pub async fn backend_with(kind: Backend, options: TestOptions) -> TestBackend {
                     .await
                     .expect("create secret on moto");
             }
-            let app = App::aws(config, &resources, &sdk);
+            let (app, capacity) = match kind {
+                Backend::DynamoDbLocal => {
+                    let meter = Arc::new(orrery::store::capacity::CapacityMeter::default());
+                    let store = orrery::store::dynamo::DynamoStore::new(
+                        aws_sdk_dynamodb::Client::new(&tables_sdk),
+                        resources.tables.clone(),
+                    )
+                    .measuring(meter.clone());
+                    let app = App::aws_on(config, &resources, &sdk, Arc::new(store));
+                    (app, Some(meter))
+                }
+                _ => (App::aws(config, &resources, &sdk), None),
+            };
             TestBackend {
                 app,
                 kind,
                 sdk: Some(sdk),
                 resources: Some(resources),
+                capacity,
                 db: None,
                 _data_dir: None,
             }
@@ -204,13 +244,36 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+pub fn dynamodb_local_endpoint() -> String {
+    std::env::var(DYNAMODB_LOCAL_ENDPOINT_VARIABLE).unwrap_or_else(|_| {
+        panic!(
+            "{DYNAMODB_LOCAL_ENDPOINT_VARIABLE} is not set: run the test command from README.md \
+             (scripts/test.sh), which starts DynamoDB Local; its suites are never skipped"
+        )
+    })
+}
+
+pub async fn dynamodb_local_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(dynamodb_local_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
 pub fn unique_suffix() -> String {
     orrery::ids::new_id("t").to_ascii_lowercase()
 }
 
-/// Creates the tables, queues and dead-letter queues of one stack, as `template.yaml` does.
-pub async fn provision(sdk: &aws_config::SdkConfig, suffix: &str) -> AwsResources {
-    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+/// Creates the tables (on `tables_sdk`'s endpoint), queues and dead-letter queues (on `sdk`'s)
+/// of one stack, as `template.yaml` does.
+pub async fn provision(
+    sdk: &aws_config::SdkConfig,
+    tables_sdk: &aws_config::SdkConfig,
+    suffix: &str,
+) -> AwsResources {
+    let dynamodb = aws_sdk_dynamodb::Client::new(tables_sdk);
     let tables = TableNames {
         entities: format!("entities-{suffix}"),
         counters: format!("counters-{suffix}"),
@@ -301,7 +364,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, with_in
                 .unwrap(),
         );
     }
-    request.send().await.expect("create table on moto");
+    request.send().await.expect("create table on the emulator");
     client
         .update_time_to_live()
         .table_name(name)
@@ -314,7 +377,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, with_in
         )
         .send()
         .await
-        .expect("enable TTL on moto");
+        .expect("enable TTL on the emulator");
 }
 
 /// Creates `name` with a dead-letter queue `name-dlq` after `max_receives` receives.

@@ -180,7 +180,22 @@ impl App {
     }
 
     pub fn aws(config: Config, resources: &AwsResources, sdk: &aws_config::SdkConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let mut store =
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), resources.tables.clone());
+        if config.log_dynamodb_capacity {
+            store = store.measuring(Arc::new(crate::store::capacity::CapacityMeter::logging()));
+        }
+        Self::aws_on(config, resources, sdk, Arc::new(store))
+    }
+
+    /// The AWS runtime with its queues and secrets from `sdk` and the given store (the tests
+    /// put a measured DynamoDB store on a second emulator here).
+    pub fn aws_on(
+        config: Config,
+        resources: &AwsResources,
+        sdk: &aws_config::SdkConfig,
+        store: Arc<dyn Store>,
+    ) -> Self {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let queue = |url: &str| -> Arc<dyn Queue> { Arc::new(SqsQueue::new(sqs.clone(), url)) };
@@ -198,12 +213,7 @@ impl App {
                 dead_letters: queue(&resources.batch_items_dlq_url),
             },
         };
-        Self::from_parts(
-            config,
-            Arc::new(DynamoStore::new(dynamodb, resources.tables.clone())),
-            queues,
-            Arc::new(AwsSecrets::new(secrets)),
-        )
+        Self::from_parts(config, store, queues, Arc::new(AwsSecrets::new(secrets)))
     }
 
     /// The embedded runtime on `data_dir`: the database (`orrery.redb`, and `orrery-bulk.redb`

@@ -88,6 +88,9 @@ pub struct Config {
     /// quota writes carry no usage cells and nothing is aggregated: counters stay one small
     /// item a day, and the reports show nothing from then on. The benchmark's baseline.
     pub analytics: bool,
+    /// Whether the DynamoDB adapter asks for and logs the capacity every call consumed
+    /// (`ORRERY_DYNAMODB_CAPACITY_LOG`, default off; target `orrery::capacity`).
+    pub log_dynamodb_capacity: bool,
 }
 
 impl Default for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             stream_heartbeat: Duration::from_secs(15),
             analytics_flush_interval: crate::analytics::MAX_FLUSH_INTERVAL,
             analytics: true,
+            log_dynamodb_capacity: false,
         }
     }
 }
@@ -217,6 +221,7 @@ impl Config {
                 env_or("ORRERY_ANALYTICS_FLUSH_MILLIS", 10_000u64)?.clamp(100, 10_000),
             ),
             analytics: env_or("ORRERY_ANALYTICS", true)?,
+            log_dynamodb_capacity: env_or("ORRERY_DYNAMODB_CAPACITY_LOG", false)?,
         })
     }
 }

@@ -4,17 +4,19 @@
 //! condition treats them as absent.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, PutRequest, ReturnValue, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, ConsumedCapacity, Delete, Put, PutRequest,
+    ReturnConsumedCapacity, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use serde_json::{Map, Number, Value};
 
+use super::capacity::{self, CapacityMeter};
 use super::{
     Condition, Increment, IndexKey, Item, Key, Page, Partition, Query, Store, StoreError, Table,
     WriteOp,
@@ -51,6 +53,8 @@ impl TableNames {
 pub struct DynamoStore {
     client: Client,
     tables: TableNames,
+    /// When set, every request asks for its consumed capacity and records it here.
+    meter: Option<Arc<CapacityMeter>>,
 }
 
 type Attributes = HashMap<String, AttributeValue>;
@@ -257,13 +261,65 @@ fn update_text(increment: &Increment, expression: &mut Expression) -> String {
     text
 }
 
+/// The item patterns of a transaction, one per operation.
+fn transaction_patterns(ops: &[WriteOp]) -> Vec<String> {
+    ops.iter()
+        .map(|op| {
+            let key = op.key();
+            capacity::item_pattern(key.table, &key.pk, &key.sk)
+        })
+        .collect()
+}
+
 fn optional_map<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
     (!map.is_empty()).then_some(map)
 }
 
 impl DynamoStore {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            meter: None,
+        }
+    }
+
+    /// Asks DynamoDB for the consumed capacity of every request and records each call in
+    /// `meter` (the capacity tests; `ORRERY_DYNAMODB_CAPACITY_LOG`). It costs nothing extra.
+    pub fn measuring(mut self, meter: Arc<CapacityMeter>) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    fn return_capacity(&self) -> Option<ReturnConsumedCapacity> {
+        self.meter.as_ref().map(|_| ReturnConsumedCapacity::Total)
+    }
+
+    /// Records one call in the meter, if there is one (`patterns` is only built then).
+    fn record<'a>(
+        &self,
+        operation: &'static str,
+        patterns: impl FnOnce() -> Vec<String>,
+        consumed: impl IntoIterator<Item = &'a ConsumedCapacity>,
+        refused: bool,
+    ) {
+        let Some(meter) = &self.meter else { return };
+        let units: f64 = consumed
+            .into_iter()
+            .filter_map(ConsumedCapacity::capacity_units)
+            .sum();
+        let reads = matches!(operation, "GetItem" | "Query");
+        meter.record(capacity::Call {
+            operation,
+            patterns: patterns(),
+            read_units: if reads { units } else { 0.0 },
+            write_units: if reads { 0.0 } else { units },
+            refused,
+        });
+    }
+
+    fn item_pattern(key: &Key) -> Vec<String> {
+        vec![capacity::item_pattern(key.table, &key.pk, &key.sk)]
     }
 
     fn table(&self, table: Table) -> &str {
@@ -277,9 +333,16 @@ impl DynamoStore {
             .table_name(self.table(key.table))
             .set_key(Some(key_attributes(key)))
             .consistent_read(consistent)
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await
             .map_err(backend)?;
+        self.record(
+            "GetItem",
+            || Self::item_pattern(key),
+            output.consumed_capacity(),
+            false,
+        );
         match output.item {
             Some(attrs) => {
                 let item = decode_item(key.table, attrs)?;
@@ -319,11 +382,19 @@ impl DynamoStore {
             .set_item(Some(item_attributes(&item)))
             .condition_expression("expires_at = :seen")
             .expression_attribute_values(":seen", AttributeValue::N(expired_at.to_string()))
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await;
+        let patterns = || Self::item_pattern(&increment.key);
         match result {
-            Ok(_) => Ok(increment.by),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
+            Ok(output) => {
+                self.record("PutItem", patterns, output.consumed_capacity(), false);
+                Ok(increment.by)
+            }
+            Err(err) if is_condition_failure(&err) => {
+                self.record("PutItem", patterns, None, true);
+                Err(StoreError::ConditionFailed)
+            }
             Err(err) => Err(backend(err)),
         }
     }
@@ -354,7 +425,8 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(self.table(item.key.table))
-            .set_item(Some(item_attributes(&item)));
+            .set_item(Some(item_attributes(&item)))
+            .set_return_consumed_capacity(self.return_capacity());
         if let Some(condition) = &condition {
             let expression = condition_expression(condition, clock::now_unix());
             request = request
@@ -362,9 +434,16 @@ impl Store for DynamoStore {
                 .set_expression_attribute_names(optional_map(expression.names))
                 .set_expression_attribute_values(optional_map(expression.values));
         }
+        let patterns = || Self::item_pattern(&item.key);
         match request.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
+            Ok(output) => {
+                self.record("PutItem", patterns, output.consumed_capacity(), false);
+                Ok(())
+            }
+            Err(err) if is_condition_failure(&err) => {
+                self.record("PutItem", patterns, None, true);
+                Err(StoreError::ConditionFailed)
+            }
             Err(err) => Err(backend(err)),
         }
     }
@@ -392,9 +471,21 @@ impl Store for DynamoStore {
                     .client
                     .batch_write_item()
                     .set_request_items(Some(pending))
+                    .set_return_consumed_capacity(self.return_capacity())
                     .send()
                     .await
                     .map_err(backend)?;
+                self.record(
+                    "BatchWriteItem",
+                    || {
+                        group
+                            .iter()
+                            .flat_map(|item| Self::item_pattern(&item.key))
+                            .collect()
+                    },
+                    output.consumed_capacity(),
+                    false,
+                );
                 pending = output
                     .unprocessed_items
                     .unwrap_or_default()
@@ -427,7 +518,8 @@ impl Store for DynamoStore {
             .delete_item()
             .table_name(self.table(key.table))
             .set_key(Some(key_attributes(key)))
-            .return_values(ReturnValue::AllOld);
+            .return_values(ReturnValue::AllOld)
+            .set_return_consumed_capacity(self.return_capacity());
         if let Some(condition) = &condition {
             let expression = condition_expression(condition, clock::now_unix());
             request = request
@@ -435,15 +527,22 @@ impl Store for DynamoStore {
                 .set_expression_attribute_names(optional_map(expression.names))
                 .set_expression_attribute_values(optional_map(expression.values));
         }
+        let patterns = || Self::item_pattern(key);
         match request.send().await {
-            Ok(output) => match output.attributes.filter(|attrs| !attrs.is_empty()) {
-                Some(attrs) => {
-                    let item = decode_item(key.table, attrs)?;
-                    Ok((!item.is_expired(clock::now_unix())).then_some(item))
+            Ok(output) => {
+                self.record("DeleteItem", patterns, output.consumed_capacity(), false);
+                match output.attributes.filter(|attrs| !attrs.is_empty()) {
+                    Some(attrs) => {
+                        let item = decode_item(key.table, attrs)?;
+                        Ok((!item.is_expired(clock::now_unix())).then_some(item))
+                    }
+                    None => Ok(None),
                 }
-                None => Ok(None),
-            },
-            Err(err) if is_condition_failure(&err) => Err(StoreError::ConditionFailed),
+            }
+            Err(err) if is_condition_failure(&err) => {
+                self.record("DeleteItem", patterns, None, true);
+                Err(StoreError::ConditionFailed)
+            }
             Err(err) => Err(backend(err)),
         }
     }
@@ -471,10 +570,13 @@ impl Store for DynamoStore {
                 .set_expression_attribute_names(Some(expression.names))
                 .set_expression_attribute_values(Some(expression.values))
                 .return_values(ReturnValue::UpdatedNew)
+                .set_return_consumed_capacity(self.return_capacity())
                 .send()
                 .await;
+            let patterns = || Self::item_pattern(&increment.key);
             let err = match result {
                 Ok(output) => {
+                    self.record("UpdateItem", patterns, output.consumed_capacity(), false);
                     return output
                         .attributes
                         .as_ref()
@@ -495,16 +597,20 @@ impl Store for DynamoStore {
             ) {
                 return Err(backend(err));
             }
+            self.record("UpdateItem", patterns, None, true);
             // Refused: either over the ceiling, or the counter item is expired. Look (strongly).
-            let stored = self
+            let output = self
                 .client
                 .get_item()
                 .table_name(self.table(increment.key.table))
                 .set_key(Some(key_attributes(&increment.key)))
                 .consistent_read(true)
+                .set_return_consumed_capacity(self.return_capacity())
                 .send()
                 .await
-                .map_err(backend)?
+                .map_err(backend)?;
+            self.record("GetItem", patterns, output.consumed_capacity(), false);
+            let stored = output
                 .item
                 .map(|attrs| decode_item(increment.key.table, attrs))
                 .transpose()?;
@@ -600,10 +706,19 @@ impl Store for DynamoStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .set_return_consumed_capacity(self.return_capacity())
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(output) => {
+                self.record(
+                    "TransactWriteItems",
+                    || transaction_patterns(&ops),
+                    output.consumed_capacity(),
+                    false,
+                );
+                Ok(())
+            }
             Err(err) => {
                 if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel)) =
                     err.as_service_error()
@@ -616,6 +731,7 @@ impl Store for DynamoStore {
                         .map(|(position, _)| position)
                         .collect();
                     if !failed.is_empty() {
+                        self.record("TransactWriteItems", || transaction_patterns(&ops), None, true);
                         return Err(StoreError::TransactionCanceled { failed });
                     }
                 }
@@ -665,6 +781,7 @@ impl Store for DynamoStore {
                 .scan_index_forward(!query.descending)
                 .limit(i32::try_from(query.limit + 1 - items.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
+                .set_return_consumed_capacity(self.return_capacity())
                 .send()
                 .await
                 .map_err(|err| {
@@ -678,6 +795,23 @@ impl Store for DynamoStore {
                         _ => backend(err),
                     }
                 })?;
+            self.record(
+                "Query",
+                || {
+                    let (index, pk) = match &query.partition {
+                        Partition::Table(pk) => (false, pk),
+                        Partition::Index(pk) => (true, pk),
+                    };
+                    vec![capacity::query_pattern(
+                        query.table,
+                        index,
+                        pk,
+                        query.sk_prefix.as_deref(),
+                    )]
+                },
+                output.consumed_capacity(),
+                false,
+            );
             for attrs in output.items.unwrap_or_default() {
                 let item = decode_item(query.table, attrs)?;
                 if !item.is_expired(now) {

@@ -8,6 +8,7 @@
 //! Two implementations pass the same behavioural suite (`tests/`): [`dynamo::DynamoStore`] and
 //! [`embedded::EmbeddedStore`].
 
+pub mod capacity;
 pub mod dynamo;
 pub mod embedded;
 pub mod keyspace;
