@@ -51,6 +51,7 @@ mod capacity;
 mod charts;
 mod crash;
 mod deliveries;
+mod dynamodb_client;
 mod event_log;
 mod event_stream;
 mod events;

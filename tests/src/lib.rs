@@ -26,6 +26,7 @@ use orrery::store::dynamo::TableNames;
 use tempfile::TempDir;
 
 pub mod child;
+pub mod faulty;
 pub mod ws;
 
 pub const MOTO_ENDPOINT_VARIABLE: &str = "ORRERY_TEST_MOTO_ENDPOINT";
@@ -314,6 +315,7 @@ pub async fn provision(
         deliveries_dlq_url,
         batch_items_queue_url,
         batch_items_dlq_url,
+        write_region: None,
     }
 }
 

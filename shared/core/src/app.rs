@@ -180,8 +180,12 @@ impl App {
     }
 
     pub fn aws(config: Config, resources: &AwsResources, sdk: &aws_config::SdkConfig) -> Self {
-        let mut store =
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), resources.tables.clone());
+        let mut store = DynamoStore::connect(
+            &config.dynamodb,
+            sdk,
+            resources.tables.clone(),
+            resources.write_region.as_deref(),
+        );
         if config.log_dynamodb_capacity {
             store = store.measuring(Arc::new(crate::store::capacity::CapacityMeter::logging()));
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::access::tiers::TierLimits;
 use crate::cache::CacheConfig;
-use crate::store::dynamo::TableNames;
+use crate::store::dynamo::{ClientSettings, TableNames};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("configuration variable {variable}: {reason}")]
@@ -91,6 +91,9 @@ pub struct Config {
     /// Whether the DynamoDB adapter asks for and logs the capacity every call consumed
     /// (`ORRERY_DYNAMODB_CAPACITY_LOG`, default off; target `orrery::capacity`).
     pub log_dynamodb_capacity: bool,
+    /// Timeouts and retries of the DynamoDB client (`ORRERY_DYNAMODB_*_MS`,
+    /// `ORRERY_DYNAMODB_MAX_ATTEMPTS`).
+    pub dynamodb: ClientSettings,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
             analytics_flush_interval: crate::analytics::MAX_FLUSH_INTERVAL,
             analytics: true,
             log_dynamodb_capacity: false,
+            dynamodb: ClientSettings::default(),
         }
     }
 }
@@ -222,8 +226,61 @@ impl Config {
             ),
             analytics: env_or("ORRERY_ANALYTICS", true)?,
             log_dynamodb_capacity: env_or("ORRERY_DYNAMODB_CAPACITY_LOG", false)?,
+            dynamodb: dynamodb_client_settings()?,
         })
     }
+}
+
+fn dynamodb_client_settings() -> Result<ClientSettings, ConfigError> {
+    let defaults = ClientSettings::default();
+    let millis =
+        |variable: &'static str, default: Duration, range: std::ops::RangeInclusive<u64>| {
+            let value = env_or(variable, default.as_millis() as u64)?;
+            if !range.contains(&value) {
+                return Err(ConfigError {
+                    variable,
+                    reason: format!("{value} is outside {range:?} (ms)"),
+                });
+            }
+            Ok(Duration::from_millis(value))
+        };
+    let settings = ClientSettings {
+        connect_timeout: millis(
+            "ORRERY_DYNAMODB_CONNECT_TIMEOUT_MS",
+            defaults.connect_timeout,
+            10..=10_000,
+        )?,
+        attempt_timeout: millis(
+            "ORRERY_DYNAMODB_ATTEMPT_TIMEOUT_MS",
+            defaults.attempt_timeout,
+            10..=30_000,
+        )?,
+        operation_timeout: millis(
+            "ORRERY_DYNAMODB_OPERATION_TIMEOUT_MS",
+            defaults.operation_timeout,
+            10..=60_000,
+        )?,
+        max_attempts: env_or("ORRERY_DYNAMODB_MAX_ATTEMPTS", defaults.max_attempts)?,
+        initial_backoff: millis(
+            "ORRERY_DYNAMODB_INITIAL_BACKOFF_MS",
+            defaults.initial_backoff,
+            1..=10_000,
+        )?,
+        max_backoff: defaults.max_backoff,
+    };
+    if !(1..=10).contains(&settings.max_attempts) {
+        return Err(ConfigError {
+            variable: "ORRERY_DYNAMODB_MAX_ATTEMPTS",
+            reason: "must be between 1 and 10".into(),
+        });
+    }
+    if settings.attempt_timeout > settings.operation_timeout {
+        return Err(ConfigError {
+            variable: "ORRERY_DYNAMODB_ATTEMPT_TIMEOUT_MS",
+            reason: "must not exceed ORRERY_DYNAMODB_OPERATION_TIMEOUT_MS".into(),
+        });
+    }
+    Ok(settings)
 }
 
 /// Where the AWS resources are; set by `template.yaml` on every function.
@@ -236,6 +293,9 @@ pub struct AwsResources {
     pub deliveries_dlq_url: String,
     pub batch_items_queue_url: String,
     pub batch_items_dlq_url: String,
+    /// The home region of global tables, when this stack runs in a replica region
+    /// (`ORRERY_DYNAMODB_WRITE_REGION`; unset or this region: every call stays here).
+    pub write_region: Option<String>,
 }
 
 impl AwsResources {
@@ -254,6 +314,10 @@ impl AwsResources {
             deliveries_dlq_url: env_required("ORRERY_DELIVERIES_DLQ_URL")?,
             batch_items_queue_url: env_required("ORRERY_BATCH_ITEMS_QUEUE_URL")?,
             batch_items_dlq_url: env_required("ORRERY_BATCH_ITEMS_DLQ_URL")?,
+            write_region: std::env::var("ORRERY_DYNAMODB_WRITE_REGION")
+                .ok()
+                .map(|region| region.trim().to_owned())
+                .filter(|region| !region.is_empty()),
         })
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -49,9 +50,70 @@ impl TableNames {
     }
 }
 
+/// How the DynamoDB client behaves on the wire, chosen for Lambda (docs/data-model.md, "The
+/// SDK client"): a request that serves an HTTP caller must fail or succeed well inside the
+/// function's timeout, and a throttled or stalled attempt is retried at once rather than after
+/// the SDK's default backoff of up to seconds. One client per container; its connections are
+/// pooled and reused across invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// TCP + TLS connect (`ORRERY_DYNAMODB_CONNECT_TIMEOUT_MS`).
+    pub connect_timeout: Duration,
+    /// One attempt, first byte to last (`ORRERY_DYNAMODB_ATTEMPT_TIMEOUT_MS`).
+    pub attempt_timeout: Duration,
+    /// Every attempt and backoff of one call (`ORRERY_DYNAMODB_OPERATION_TIMEOUT_MS`).
+    pub operation_timeout: Duration,
+    /// Attempts per call, the first included (`ORRERY_DYNAMODB_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// The first retry's backoff ceiling; full jitter, doubling up to `max_backoff`
+    /// (`ORRERY_DYNAMODB_INITIAL_BACKOFF_MS`).
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(1_000),
+            attempt_timeout: Duration::from_millis(1_500),
+            operation_timeout: Duration::from_millis(4_000),
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_millis(1_000),
+        }
+    }
+}
+
+impl ClientSettings {
+    /// A DynamoDB client on `sdk`'s credentials and endpoint with these settings, in `region`
+    /// (or `sdk`'s own).
+    pub fn client(&self, sdk: &aws_config::SdkConfig, region: Option<&str>) -> Client {
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect_timeout)
+            .operation_attempt_timeout(self.attempt_timeout)
+            .operation_timeout(self.operation_timeout)
+            .build();
+        let retries = aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff);
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .retry_config(retries);
+        if let Some(region) = region {
+            config = config.region(aws_sdk_dynamodb::config::Region::new(region.to_owned()));
+        }
+        Client::from_conf(config.build())
+    }
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
+    /// Every write and every strongly consistent read: the write region's replica.
     client: Client,
+    /// Eventually consistent reads, where they differ from `client`: this region's replica of
+    /// a global table whose writes all go to one (home) region (see [`DynamoStore::replica`]).
+    local_reads: Option<Client>,
     tables: TableNames,
     /// When set, every request asks for its consumed capacity and records it here.
     meter: Option<Arc<CapacityMeter>>,
@@ -279,8 +341,44 @@ impl DynamoStore {
     pub fn new(client: Client, tables: TableNames) -> Self {
         Self {
             client,
+            local_reads: None,
             tables,
             meter: None,
+        }
+    }
+
+    /// A store in a replica region of global tables whose home region is `client`'s: writes
+    /// and strongly consistent reads go home, so only one region ever writes an item (last
+    /// writer wins never meets two concurrent increments of one counter, and every condition
+    /// is checked against the one up-to-date copy), while eventually consistent reads are
+    /// served by `local`, this region's replica (which lags the home region by about a second).
+    pub fn replica(client: Client, local: Client, tables: TableNames) -> Self {
+        Self {
+            local_reads: Some(local),
+            ..Self::new(client, tables)
+        }
+    }
+
+    /// The store of one container: clients built once from `sdk` with `settings`; in a
+    /// replica region (`write_region` set and not `sdk`'s region) a [`replica`](Self::replica).
+    pub fn connect(
+        settings: &ClientSettings,
+        sdk: &aws_config::SdkConfig,
+        tables: TableNames,
+        write_region: Option<&str>,
+    ) -> Self {
+        let here = settings.client(sdk, None);
+        match write_region.filter(|home| sdk.region().is_none_or(|here| here.as_ref() != *home)) {
+            Some(home) => Self::replica(settings.client(sdk, Some(home)), here, tables),
+            None => Self::new(here, tables),
+        }
+    }
+
+    /// The client for a read: the local replica unless the read must be strongly consistent.
+    fn reader(&self, consistent: bool) -> &Client {
+        match &self.local_reads {
+            Some(local) if !consistent => local,
+            _ => &self.client,
         }
     }
 
@@ -328,7 +426,7 @@ impl DynamoStore {
 
     async fn read(&self, key: &Key, consistent: bool) -> Result<Option<Item>, StoreError> {
         let output = self
-            .client
+            .reader(consistent)
             .get_item()
             .table_name(self.table(key.table))
             .set_key(Some(key_attributes(key)))
@@ -772,7 +870,7 @@ impl Store for DynamoStore {
         let mut items = Vec::new();
         loop {
             let output = self
-                .client
+                .reader(false)
                 .query()
                 .table_name(self.table(query.table))
                 .set_index_name(index_name.map(str::to_owned))
