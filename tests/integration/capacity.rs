@@ -113,3 +113,338 @@ async fn an_exhausted_quota_is_refused_without_a_dynamodb_call() {
     let calls = per_request(meter.take());
     assert!(calls.is_empty(), "refused from the cache: {calls:?}");
 }
+
+/// The `calls` column of docs/data-model.md: every `(operation, pattern)` it documents, each
+/// pattern in the meter's shape (`capacity::shape` on every key part).
+fn documented_calls() -> std::collections::BTreeSet<(String, String)> {
+    let doc = include_str!("../../docs/data-model.md");
+    let mut calls = std::collections::BTreeSet::new();
+    let mut in_pattern_table = false;
+    for line in doc.lines() {
+        if !line.starts_with('|') {
+            in_pattern_table = false;
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.last() == Some(&"calls") {
+            in_pattern_table = true;
+            continue;
+        }
+        if !in_pattern_table || cells.iter().all(|c| c.starts_with("---")) {
+            continue;
+        }
+        let last = cells.last().copied().unwrap_or_default();
+        for span in last.split('`').skip(1).step_by(2) {
+            let (operation, pattern) = span
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("a calls span is `<operation> <pattern>`: {span}"));
+            calls.insert((operation.to_owned(), documented_shape(pattern)));
+        }
+    }
+    assert!(
+        calls.len() > 50,
+        "the doc's calls columns were found: {calls:?}"
+    );
+    calls
+}
+
+/// `entities ACCT#<id>/KEY#<key>` → `entities ACCT#<>/KEY#<>`, as the meter writes it.
+fn documented_shape(pattern: &str) -> String {
+    use orrery::store::capacity::shape;
+    pattern
+        .split(' ')
+        .enumerate()
+        .map(|(position, word)| match word {
+            _ if position == 0 => word.to_owned(),
+            "gsi1" | "begins_with" => word.to_owned(),
+            _ => match word.split_once('/') {
+                Some((pk, sk)) => format!("{}/{}", shape(pk), shape(sk)),
+                None => shape(word),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sends `method path` as `key` and asserts a 2xx: the JSON answer (`null` when none).
+async fn ok(
+    server: &orrery_tests::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let response = server.send_as(method.clone(), path, key, body).await;
+    let status = response.status();
+    let answer = response.json().await.unwrap_or(serde_json::Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {answer}");
+    answer
+}
+
+/// The warm cost of the metered reads and computations, per request (read units, write units),
+/// on DynamoDB Local without the queue workers (so every call is the request's own): the quota
+/// write (1 WCU) plus what the route reads. Printed as a table for docs/data-model.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn warm_requests_cost_their_quota_write_and_their_reads() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let config = Config {
+        analytics_flush_interval: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let backend = orrery_tests::backend_with(Backend::DynamoDbLocal, TestOptions { config }).await;
+    let meter = backend
+        .capacity
+        .clone()
+        .expect("DynamoDB Local is measured");
+    let server = orrery_tests::serve_without_workers(backend).await;
+    let (_, key) = create_account(&server, "premium").await;
+    let saved = ok(
+        &server,
+        Method::POST,
+        "/v1/charts/saved",
+        &key,
+        Some(london()),
+    )
+    .await;
+    let chart = format!("/v1/charts/saved/{}", saved["id"].as_str().unwrap());
+    let batch = ok(
+        &server,
+        Method::POST,
+        "/v1/batches",
+        &key,
+        Some(json!({"requests": [{"custom_id": "a", "operation": "chart", "body": london()}]})),
+    )
+    .await;
+    let batch = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+
+    // (route, body, expected (read units, write units) of a warm call)
+    let routes = [
+        (Method::POST, "/v1/charts", Some(london()), (0.0, 1.0)),
+        (Method::POST, "/v1/readings", Some(london()), (0.0, 1.0)),
+        (
+            Method::POST,
+            "/v1/charts/transits",
+            Some(json!({"natal": london(), "moment": "2026-11-29T00:00:00Z"})),
+            (0.0, 1.0),
+        ),
+        (
+            Method::POST,
+            "/v1/readings",
+            Some(json!({"chart_id": saved["id"]})),
+            (2.0, 1.0),
+        ),
+        (Method::GET, chart.as_str(), None, (2.0, 1.0)),
+        (Method::GET, "/v1/charts/saved", None, (0.5, 1.0)),
+        (Method::GET, "/v1/api-keys", None, (1.0, 1.0)),
+        // DynamoDB Local reports 0 units for a Query that finds nothing (AWS bills a
+        // read request at least 0.5 RRU).
+        (Method::GET, "/v1/webhooks", None, (0.0, 1.0)),
+        (Method::GET, "/v1/batches", None, (0.5, 1.0)),
+        (Method::GET, batch.as_str(), None, (0.5, 1.0)),
+        (Method::GET, "/v1/events", None, (0.5, 1.0)),
+        (Method::GET, "/v1/analytics/usage", None, (0.5, 1.0)),
+    ];
+    let mut measured = Vec::new();
+    println!("| request (warm) | DynamoDB calls | read units | write units |");
+    println!("|---|---|---:|---:|");
+    for (method, path, body, expected) in &routes {
+        ok(&server, method.clone(), path, &key, body.clone()).await;
+        meter.take();
+        ok(&server, method.clone(), path, &key, body.clone()).await;
+        let calls = per_request(meter.take());
+        let units = calls.iter().fold((0.0, 0.0), |(r, w), call| {
+            (r + call.read_units, w + call.write_units)
+        });
+        let operations: Vec<_> = calls.iter().map(|call| call.operation).collect();
+        let shown = path
+            .replace(&chart, "/v1/charts/saved/{id}")
+            .replace(&batch, "/v1/batches/{id}");
+        println!(
+            "| `{method} {shown}` | {} | {} | {} |",
+            operations.join(" + "),
+            units.0,
+            units.1
+        );
+        measured.push((format!("{method} {shown}"), units, *expected));
+    }
+    let off: Vec<_> = measured
+        .iter()
+        .filter(|(_, units, expected)| units != expected)
+        .collect();
+    assert!(
+        off.is_empty(),
+        "warm costs differ from the pinned ones (request, measured, expected): {off:#?}"
+    );
+}
+
+/// A tour of the API on DynamoDB Local with the queue workers running (events appended to the
+/// log, a webhook delivery attempted, batch chunks computed): every call it makes, cold or
+/// warm, must be a documented row of docs/data-model.md, and none is a Scan. It ends with
+/// what one chart costs all-in: its quota write and the append of its `chart.calculated`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_call_the_api_makes_is_a_documented_pattern() {
+    use reqwest::Method;
+    use serde_json::{Value, json};
+
+    let config = Config {
+        analytics_flush_interval: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let backend = orrery_tests::backend_with(Backend::DynamoDbLocal, TestOptions { config }).await;
+    let meter = backend
+        .capacity
+        .clone()
+        .expect("DynamoDB Local is measured");
+    let server = orrery_tests::serve(backend).await;
+    let (_, key) = create_account(&server, "premium").await;
+    let call = async |method: Method, path: &str, body: Option<Value>| {
+        ok(&server, method, path, &key, body).await
+    };
+
+    for _ in 0..2 {
+        call(Method::POST, "/v1/charts", Some(london())).await;
+        call(Method::POST, "/v1/readings", Some(london())).await;
+        call(
+            Method::POST,
+            "/v1/charts/synastry",
+            Some(json!({"first": london(), "second": london()})),
+        )
+        .await;
+        for path in [
+            "/v1/api-keys",
+            "/v1/charts/saved",
+            "/v1/webhooks",
+            "/v1/batches",
+            "/v1/events",
+            "/v1/analytics/usage",
+            "/v1/analytics/latency",
+            "/v1/analytics/summary",
+        ] {
+            call(Method::GET, path, None).await;
+        }
+    }
+    let saved = call(Method::POST, "/v1/charts/saved", Some(london())).await;
+    let chart = format!("/v1/charts/saved/{}", saved["id"].as_str().unwrap());
+    call(Method::GET, &chart, None).await;
+    call(
+        Method::POST,
+        "/v1/readings",
+        Some(json!({"chart_id": saved["id"]})),
+    )
+    .await;
+    let webhook = call(
+        Method::POST,
+        "/v1/webhooks",
+        Some(json!({"url": "https://example.com/hooks", "event_types": ["batch.completed"]})),
+    )
+    .await;
+    let webhook = format!("/v1/webhooks/{}", webhook["id"].as_str().unwrap());
+    call(Method::GET, &webhook, None).await;
+    call(Method::POST, &format!("{webhook}/test"), Some(json!({}))).await;
+    call(Method::GET, &format!("{webhook}/deliveries"), None).await;
+    let created = call(Method::POST, "/v1/api-keys", Some(json!({"name": "tour"}))).await;
+    let new_key = format!("/v1/api-keys/{}", created["id"].as_str().unwrap());
+    call(Method::GET, &new_key, None).await;
+    call(Method::POST, &format!("{new_key}/rotate"), None).await;
+    call(Method::PATCH, &format!("{new_key}/revoke"), None).await;
+    call(Method::POST, "/v1/realtime/tokens", Some(json!({}))).await;
+    let batch = call(
+        Method::POST,
+        "/v1/batches",
+        Some(json!({"requests": [
+            {"custom_id": "a", "operation": "chart", "body": london()},
+            {"custom_id": "b", "operation": "reading", "body": {"chart_id": saved["id"]}},
+        ]})),
+    )
+    .await;
+    let batch = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+    let finished = orrery_tests::eventually(Duration::from_secs(30), || async {
+        let shown = call(Method::GET, &batch, None).await;
+        (shown["status"] == "completed").then_some(())
+    })
+    .await;
+    assert!(finished.is_some(), "the batch finished");
+    call(Method::GET, &format!("{batch}/results"), None).await;
+    call(Method::DELETE, &chart, None).await;
+    let logged = orrery_tests::eventually(Duration::from_secs(30), || async {
+        let page = call(Method::GET, "/v1/events?limit=100", None).await;
+        page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|event| event["type"] == "batch.completed")
+            .then_some(())
+    })
+    .await;
+    assert!(logged.is_some(), "the events were appended to the log");
+    let mut seen = meter.take();
+
+    // All-in: one more chart, then the events consumer's append of its event.
+    call(Method::POST, "/v1/charts", Some(london())).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let appended = loop {
+        seen.extend(meter.take());
+        let after_the_chart = seen
+            .iter()
+            .rev()
+            .take_while(|call| call.operation != "UpdateItem");
+        if after_the_chart
+            .flat_map(|call| &call.patterns)
+            .any(|p| p == "logs EVENTS#<>/SEQ#<>")
+        {
+            break Some(());
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(appended.is_some(), "the chart's event was appended");
+    let last_chart = seen
+        .iter()
+        .rposition(|call| {
+            call.operation == "UpdateItem" && call.patterns == ["counters ACCT#<>/QUOTA#<>#<>"]
+        })
+        .unwrap();
+    let all_in = per_request(seen[last_chart..].to_vec());
+    let (reads, writes) = all_in.iter().fold((0.0, 0.0), |(r, w), call| {
+        (r + call.read_units, w + call.write_units)
+    });
+    let operations: Vec<_> = all_in.iter().map(|c| c.operation).collect();
+    println!(
+        "a warm chart and its logged event: {} = {reads} RRU, {writes} WRU",
+        operations.join(" + ")
+    );
+    assert_eq!(
+        (operations.as_slice(), reads, writes),
+        (
+            ["UpdateItem", "GetItem", "TransactWriteItems"].as_slice(),
+            0.5,
+            5.0
+        ),
+        "the quota write, then the log head read and the append transaction"
+    );
+
+    assert!(
+        seen.iter().all(|call| call.operation != "Scan"),
+        "no Scan anywhere"
+    );
+    let documented = documented_calls();
+    let mut undocumented: Vec<(String, String)> = seen
+        .iter()
+        .flat_map(|call| {
+            call.patterns
+                .iter()
+                .map(|pattern| (call.operation.to_owned(), pattern.clone()))
+        })
+        .filter(|pair| !documented.contains(pair))
+        .collect();
+    undocumented.sort();
+    undocumented.dedup();
+    assert!(
+        undocumented.is_empty(),
+        "calls missing from docs/data-model.md (operation, pattern): {undocumented:#?}"
+    );
+}

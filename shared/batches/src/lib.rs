@@ -8,7 +8,7 @@
 //! chunk delivered twice is counted once ([`worker`]). Results stream as JSON Lines while the
 //! batch runs ([`results`]); cancel, retry, listing and status are in [`control`].
 //!
-//! Storage (docs/dynamodb.md): the batch record in `entities` under its account
+//! Storage (docs/data-model.md): the batch record in `entities` under its account
 //! (`ACCT#…`/`BATCH#…`); chunks, chunk states and result lines in `logs` under `BATCH#…`, all
 //! expiring [`RETENTION_DAYS`] after submission.
 

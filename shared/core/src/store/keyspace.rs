@@ -1,5 +1,5 @@
 //! Every partition and sort key the platform stores, in one place: this module is the code side
-//! of docs/dynamodb.md's access-pattern table. Domain code asks for "the key of this API key" or
+//! of docs/data-model.md's access-pattern table. Domain code asks for "the key of this API key" or
 //! "the query over this account's webhooks"; nothing else formats `ACCT#…`, `KEY#…`, `WEBHOOK#…`.
 
 use chrono::NaiveDate;
