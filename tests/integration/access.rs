@@ -22,6 +22,7 @@ on_both_backends!(
     usage_is_tracked_per_key_per_day_per_class,
     tier_upgrade_lifts_an_exhausted_quota_at_once,
     validation_errors_name_fields,
+    a_new_key_works_at_once_in_a_container_reading_a_lagging_replica,
     warm_metered_requests_make_one_write_and_no_reads,
     admin_cache_endpoints_report_warm_and_invalidate,
 );
@@ -854,4 +855,17 @@ async fn admin_cache_endpoints_report_warm_and_invalidate(kind: Backend) {
     );
     let unauthorised = server.get_as("/v1/admin/cache/stats", &key).await;
     assert_eq!(unauthorised.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Another container verifies a key created a moment ago: its look-up must not read a replica
+/// that has not seen the key yet (the answer, "unknown", would be cached for minutes).
+async fn a_new_key_works_at_once_in_a_container_reading_a_lagging_replica(kind: Backend) {
+    let server = serve(orrery_tests::backend(kind).await).await;
+    let (_, key) = create_account(&server, "basic").await;
+    let elsewhere = orrery_tests::lagging::behind(server.app(), 0);
+    let caller =
+        orrery::access::auth::authenticate(&elsewhere, &orrery_tests::bearer_headers(&key))
+            .await
+            .expect("the new key is known");
+    assert_eq!(caller.tier, orrery::access::tiers::Tier::Basic);
 }

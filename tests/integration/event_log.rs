@@ -14,6 +14,7 @@ on_both_backends!(
     every_event_is_logged_in_order_and_polls_resume_after_a_cursor,
     appends_are_ordered_under_contention_and_once_per_event,
     expired_cursors_are_a_410_naming_where_the_log_starts,
+    a_lagging_replica_is_not_mistaken_for_expiry,
     another_accounts_log_is_invisible_and_bad_queries_are_problems,
 );
 
@@ -225,4 +226,32 @@ async fn another_accounts_log_is_invisible_and_bad_queries_are_problems(kind: Ba
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_lagging_replica_is_not_mistaken_for_expiry(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
+    let real = backend.app.clone();
+    let account = AccountId::generate();
+    for n in 0..5 {
+        let event = Event::new(EventType::BatchProgress, &account, json!({"n": n}));
+        log::append(&real, &event).await.unwrap();
+    }
+    let lagging = orrery_tests::lagging::behind(&real, 2);
+    // A reader holding cursor 4 (pushed to it a moment ago): not "ahead" of a stale head.
+    let page = log::read(&lagging, &account, Cursor(4), &[], 100)
+        .await
+        .expect("cursor 4 is within the log");
+    assert_eq!(
+        page.events.iter().map(|e| e.cursor.0).collect::<Vec<_>>(),
+        [5]
+    );
+    // After cursor 2 the replica sees nothing yet while the head says 5: not a 410, the
+    // entries themselves, read strongly.
+    let page = log::read(&lagging, &account, Cursor(2), &[], 100)
+        .await
+        .expect("entries 3 to 5 exist; they only have not reached the replica");
+    assert_eq!(
+        page.events.iter().map(|e| e.cursor.0).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
 }

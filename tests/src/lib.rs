@@ -27,6 +27,7 @@ use tempfile::TempDir;
 
 pub mod child;
 pub mod faulty;
+pub mod lagging;
 pub mod ws;
 
 pub const MOTO_ENDPOINT_VARIABLE: &str = "ORRERY_TEST_MOTO_ENDPOINT";

@@ -176,8 +176,13 @@ fn item(key: orrery::store::Key, attrs: Value) -> Item {
 }
 
 /// The cursor of the account's last entry (`0`: none yet).
+/// The account's last cursor. Strongly consistent: a reader may hold a cursor it was handed a
+/// moment ago (by a push, or another container), and a stale head would call it "ahead".
 pub async fn head(app: &App, account: &AccountId) -> Result<Cursor, StoreError> {
-    let head = app.store.get(&keyspace::event_log_head(account)).await?;
+    let head = app
+        .store
+        .get_consistent(&keyspace::event_log_head(account))
+        .await?;
     Ok(Cursor(
         head.and_then(|head| head.attrs.get("cursor").and_then(Value::as_u64))
             .unwrap_or(0),
@@ -212,10 +217,33 @@ pub async fn read(
     limit: usize,
 ) -> Result<LogPage, ApiError> {
     let head = ensure_not_ahead(app, account, after).await?;
+    match read_after(app, account, after, head, types, limit, false).await {
+        // An eventually consistent query may not see entries the (strongly read) head already
+        // counts, which looks like expiry: only a strongly consistent read may say so.
+        Err(ApiError::CursorExpired { .. }) => {
+            read_after(app, account, after, head, types, limit, true).await
+        }
+        page => page,
+    }
+}
+
+/// One page of the log after `after`, given its `head`; `consistent` reads the entries strongly.
+async fn read_after(
+    app: &App,
+    account: &AccountId,
+    after: Cursor,
+    head: Cursor,
+    types: &[EventType],
+    limit: usize,
+    consistent: bool,
+) -> Result<LogPage, ApiError> {
     let limit = limit.clamp(1, 100);
     let mut query = keyspace::event_log_entries(account)
         .with_limit(limit)
         .after(position(account, after));
+    if consistent {
+        query = query.consistent();
+    }
     let mut events = Vec::new();
     let mut scanned = 0;
     let mut last = after;

@@ -414,9 +414,12 @@ pub async fn get(
         .transpose()
 }
 
+/// The key record a hash stands for. Strongly consistent: the answer is cached (an unknown hash
+/// for 300 s, a record until its namespace is bumped), so a stale read of a key created or
+/// revoked a moment ago would outlive the moment. It runs once per cache miss.
 pub async fn lookup(store: &dyn Store, hash: &str) -> Result<Option<KeyRecord>, StoreError> {
     store
-        .get(&lookup_key(hash))
+        .get_consistent(&lookup_key(hash))
         .await?
         .map(|item| item.parse())
         .transpose()

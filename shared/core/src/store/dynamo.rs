@@ -870,9 +870,10 @@ impl Store for DynamoStore {
         let mut items = Vec::new();
         loop {
             let output = self
-                .reader(false)
+                .reader(query.consistent)
                 .query()
                 .table_name(self.table(query.table))
+                .consistent_read(query.consistent)
                 .set_index_name(index_name.map(str::to_owned))
                 .key_condition_expression(&condition)
                 .set_expression_attribute_values(Some(values.clone()))

@@ -329,6 +329,9 @@ pub struct Query {
     pub cursor: Option<Cursor>,
     /// Newest (largest sort key) first.
     pub descending: bool,
+    /// Reflects every write acknowledged before the call (DynamoDB `ConsistentRead`, on the
+    /// table only: an index is always eventually consistent). The embedded store always is.
+    pub consistent: bool,
 }
 
 impl Query {
@@ -340,6 +343,7 @@ impl Query {
             limit: 100,
             cursor: None,
             descending: false,
+            consistent: false,
         }
     }
 
@@ -370,11 +374,22 @@ impl Query {
         self
     }
 
+    /// A strongly consistent query (twice the read units); not on the index.
+    pub fn consistent(mut self) -> Self {
+        self.consistent = true;
+        self
+    }
+
     /// What both backends check first: a positive limit, and a cursor from this very partition
     /// (a cursor of another list, even one of the caller's own, is refused, never followed).
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         if self.limit == 0 {
             return Err(StoreError::Invalid("a query limit is at least 1".into()));
+        }
+        if self.consistent && matches!(self.partition, Partition::Index(_)) {
+            return Err(StoreError::Invalid(
+                "a query on the index cannot be strongly consistent".into(),
+            ));
         }
         let Some(cursor) = &self.cursor else {
             return Ok(());
