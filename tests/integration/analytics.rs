@@ -727,9 +727,8 @@ async fn old_days_are_read_from_their_rollups(kind: Backend) {
         store.increment(admission).await.unwrap();
     }
     let refund = quota::refund(
-        &account_id,
+        quota::counter_key(&account_id, day, QuotaClass::Charts),
         &key_id,
-        QuotaClass::Charts,
         at,
         Some(CHARTS),
         quota::RefundReason::ClientError,

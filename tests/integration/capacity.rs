@@ -300,7 +300,7 @@ async fn every_call_the_api_makes_is_a_documented_pattern() {
         .clone()
         .expect("DynamoDB Local is measured");
     let server = orrery_tests::serve(backend).await;
-    let (_, key) = create_account(&server, "premium").await;
+    let (account, key) = create_account(&server, "premium").await;
     let call = async |method: Method, path: &str, body: Option<Value>| {
         ok(&server, method, path, &key, body).await
     };
@@ -428,6 +428,24 @@ async fn every_call_the_api_makes_is_a_documented_pattern() {
         ),
         "the quota write, then the log head read and the append transaction"
     );
+
+    // The account marked hot: its requests count on quota blocks; a 404 gives its unit back
+    // to its block.
+    let marked = server
+        .client
+        .patch(server.url(&format!("/v1/admin/accounts/{account}")))
+        .bearer_auth(orrery_tests::ADMIN_KEY)
+        .json(&json!({"hot_quota": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marked.status(), reqwest::StatusCode::OK);
+    assert_eq!(marked.json::<Value>().await.unwrap()["hot_quota"], true);
+    call(Method::POST, "/v1/charts", Some(london())).await;
+    call(Method::GET, "/v1/charts/saved", None).await;
+    let missing = server.get_as(&chart, &key).await;
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    seen.extend(meter.take());
 
     assert!(
         seen.iter().all(|call| call.operation != "Scan"),

@@ -56,6 +56,7 @@ mod event_log;
 mod event_stream;
 mod events;
 mod hardening;
+mod hot_accounts;
 mod http;
 mod queue;
 mod realtime_gateway;

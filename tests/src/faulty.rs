@@ -24,7 +24,8 @@ pub enum Fault {
     Throttle,
 }
 
-type Plan = dyn Fn(usize) -> Fault + Send + Sync;
+/// What happens to request `n`, given its body.
+type Plan = dyn Fn(usize, &[u8]) -> Fault + Send + Sync;
 
 #[derive(Clone)]
 struct Proxy {
@@ -46,6 +47,14 @@ impl FaultyProxy {
     pub async fn start(
         upstream: &str,
         plan: impl Fn(usize) -> Fault + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_inspecting(upstream, move |n, _| plan(n)).await
+    }
+
+    /// [`FaultyProxy::start`] with a plan that also reads each request's body.
+    pub async fn start_inspecting(
+        upstream: &str,
+        plan: impl Fn(usize, &[u8]) -> Fault + Send + Sync + 'static,
     ) -> Self {
         let seen = Arc::new(AtomicUsize::new(0));
         let proxy = Proxy {
@@ -79,7 +88,11 @@ impl Drop for FaultyProxy {
 
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     let number = proxy.seen.fetch_add(1, Ordering::SeqCst);
-    match (proxy.plan)(number) {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("request body");
+    match (proxy.plan)(number, &body) {
         Fault::Pass => {}
         Fault::Delay(delay) => tokio::time::sleep(delay).await,
         Fault::Stall => std::future::pending::<()>().await,
@@ -94,10 +107,6 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
                 .expect("a throttling response");
         }
     }
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .expect("request body");
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut upstream = proxy
         .client
@@ -125,4 +134,69 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     response
         .body(Body::from(bytes))
         .expect("a forwarded response")
+}
+
+/// DynamoDB's per-item write rate, which no emulator enforces: a plan that throttles a write
+/// (`PutItem`, `UpdateItem`, `DeleteItem`; read from the body's `Key`/`Item`) once its item has
+/// taken `per_second` writes in the current second. Reads and transactions pass. Each write
+/// counts as one unit (DynamoDB counts 1 KB units, so a larger item reaches the limit sooner).
+pub struct ItemWriteLimit {
+    per_second: u32,
+    seconds: std::sync::Mutex<std::collections::HashMap<String, (u64, u32)>>,
+    /// The most writes any one item took in one second, and how many writes were throttled.
+    pub busiest: AtomicUsize,
+    pub throttled: AtomicUsize,
+}
+
+impl ItemWriteLimit {
+    pub fn new(per_second: u32) -> Arc<Self> {
+        Arc::new(Self {
+            per_second,
+            seconds: std::sync::Mutex::default(),
+            busiest: AtomicUsize::new(0),
+            throttled: AtomicUsize::new(0),
+        })
+    }
+
+    /// The plan for [`FaultyProxy::start_inspecting`].
+    pub fn plan(self: &Arc<Self>) -> impl Fn(usize, &[u8]) -> Fault + Send + Sync + 'static {
+        let limit = self.clone();
+        move |_, body| limit.judge(body)
+    }
+
+    fn judge(&self, body: &[u8]) -> Fault {
+        let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Fault::Pass;
+        };
+        // UpdateItem has an update expression, PutItem an item, DeleteItem (as the store sends
+        // it) a key with ReturnValues; GetItem only a key.
+        let is_write = request.get("UpdateExpression").is_some()
+            || request.get("Item").is_some()
+            || (request.get("Key").is_some() && request.get("ReturnValues").is_some());
+        let Some(key) = request.get("Key").or_else(|| request.get("Item")) else {
+            return Fault::Pass;
+        };
+        if !is_write {
+            return Fault::Pass;
+        }
+        let item = format!("{}|{}|{}", request["TableName"], key["pk"], key["sk"]);
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut seconds = self
+            .seconds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = seconds.entry(item).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        if entry.1 >= self.per_second {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            return Fault::Throttle;
+        }
+        entry.1 += 1;
+        self.busiest.fetch_max(entry.1 as usize, Ordering::Relaxed);
+        Fault::Pass
+    }
 }

@@ -86,11 +86,8 @@ pub async fn summary(
     let mut endpoints: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     each_counter(store, account, yesterday, today, |day, class, item| {
         let totals = if day == today {
-            *used.entry(class.as_str()).or_default() += item
-                .attrs
-                .get("count")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0);
+            // The counter and, for a hot account, its blocks: each adds what it admitted.
+            *used.entry(class.as_str()).or_default() += orrery::access::quota::units_used(item);
             &mut on_today
         } else {
             &mut on_yesterday

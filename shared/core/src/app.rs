@@ -53,6 +53,8 @@ pub struct App {
     pub cache: Arc<TwoLevelCache>,
     /// This container's unflushed analytics (latency, cache use, 5xx/429 counts).
     pub analytics: Arc<crate::analytics::Aggregator>,
+    /// This container's quota blocks of hot accounts.
+    pub hot_quota: Arc<crate::access::hot::HotQuota>,
     /// Loaded on first use (one secret read per container), not at cold start.
     key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
     cursor_seal: Arc<tokio::sync::OnceCell<crate::store::CursorSeal>>,
@@ -86,6 +88,7 @@ impl App {
             analytics: Arc::new(crate::analytics::Aggregator::new(
                 config.analytics_flush_interval,
             )),
+            hot_quota: Arc::default(),
             config: Arc::new(config),
             store,
             queues,

@@ -91,6 +91,10 @@ pub struct Config {
     /// Whether the DynamoDB adapter asks for and logs the capacity every call consumed
     /// (`ORRERY_DYNAMODB_CAPACITY_LOG`, default off; target `orrery::capacity`).
     pub log_dynamodb_capacity: bool,
+    /// Whether an account whose quota counter write is throttled is marked hot at once and
+    /// counts on quota blocks from then on (`ORRERY_HOT_QUOTA_AUTO`, default on; off, only the
+    /// admin API marks accounts hot and a throttled counter is a 500).
+    pub hot_quota_auto: bool,
     /// Timeouts and retries of the DynamoDB client (`ORRERY_DYNAMODB_*_MS`,
     /// `ORRERY_DYNAMODB_MAX_ATTEMPTS`).
     pub dynamodb: ClientSettings,
@@ -117,6 +121,7 @@ impl Default for Config {
             analytics_flush_interval: crate::analytics::MAX_FLUSH_INTERVAL,
             analytics: true,
             log_dynamodb_capacity: false,
+            hot_quota_auto: true,
             dynamodb: ClientSettings::default(),
         }
     }
@@ -226,6 +231,7 @@ impl Config {
             ),
             analytics: env_or("ORRERY_ANALYTICS", true)?,
             log_dynamodb_capacity: env_or("ORRERY_DYNAMODB_CAPACITY_LOG", false)?,
+            hot_quota_auto: env_or("ORRERY_HOT_QUOTA_AUTO", true)?,
             dynamodb: dynamodb_client_settings()?,
         })
     }

@@ -321,6 +321,7 @@ impl From<StoreError> for ApiError {
             StoreError::ItemTooLarge { limit, .. } => ApiError::PayloadTooLarge { limit },
             other @ (StoreError::LimitExceeded { .. }
             | StoreError::Invalid(_)
+            | StoreError::Throttled(_)
             | StoreError::Backend(_)) => ApiError::internal(other),
         }
     }

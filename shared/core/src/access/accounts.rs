@@ -31,6 +31,11 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
     /// Incremented by every update (optimistic locking, see [`save`]).
     pub version: u64,
+    /// Count its metered requests on blocks of its daily counters (`access::hot`): set for an
+    /// account that sustains more requests a second than one counter item takes, by the admin
+    /// API or on the first throttled counter write.
+    #[serde(default)]
+    pub hot_quota: bool,
 }
 
 pub fn account_key(id: &crate::ids::AccountId) -> Key {
@@ -50,6 +55,7 @@ impl Account {
             created_at: now,
             updated_at: now,
             version: 0,
+            hot_quota: false,
         }
     }
 

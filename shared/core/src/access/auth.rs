@@ -35,6 +35,8 @@ pub struct Caller {
     pub tier: Tier,
     pub scopes: Vec<String>,
     pub mode: KeyMode,
+    /// The account counts its requests on quota blocks (`access::hot`).
+    pub hot_quota: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -140,6 +142,7 @@ pub(super) async fn caller_of(app: &App, record: KeyRecord) -> Result<Caller, Ap
         tier: account.tier,
         scopes: record.scopes,
         mode: record.mode,
+        hot_quota: account.hot_quota,
     })
 }
 
@@ -371,6 +374,8 @@ pub struct Admitted {
     pub state: QuotaState,
     pub at: chrono::DateTime<chrono::Utc>,
     pub endpoint: String,
+    /// The item the unit was counted on: the day's counter, or a block of it.
+    pub counter: crate::store::Key,
 }
 
 /// Why [`admit`] took no unit.
@@ -421,18 +426,40 @@ pub async fn admit(
     {
         return Err(Refused::Exhausted(state));
     }
-    let admission = quota::admission(
-        &caller.account_id,
-        &caller.key_id,
-        class,
-        limit,
-        &window,
-        now,
-        app.config.usage_cells_for(endpoint),
-    );
-    match app.store.increment(admission).await {
-        Ok(used) => state.used = u32::try_from(used).unwrap_or(limit),
-        Err(StoreError::LimitExceeded { .. }) => {
+    let cells = app.config.usage_cells_for(endpoint);
+    // A batch reserves many units in one transaction with its record: always on the counter.
+    let taken = if caller.hot_quota && class != QuotaClass::BatchItems {
+        take_from_block(app, caller, class, limit, &window, now, cells).await
+    } else {
+        let admission = quota::admission(
+            &caller.account_id,
+            &caller.key_id,
+            class,
+            limit,
+            &window,
+            now,
+            cells,
+        );
+        let counter = admission.key.clone();
+        match app.store.increment(admission).await {
+            Err(StoreError::Throttled(reason))
+                if app.config.hot_quota_auto && class != QuotaClass::BatchItems =>
+            {
+                // More requests a second than the counter item takes: from now on this
+                // account counts on blocks, everywhere (the account cache is invalidated).
+                tracing::warn!(account_id = %caller.account_id, %reason, "quota counter throttled: the account now counts on quota blocks");
+                super::manage::mark_hot(app, &caller.account_id).await;
+                take_from_block(app, caller, class, limit, &window, now, cells).await
+            }
+            other => other.map(|used| Some((counter, used))),
+        }
+    };
+    let counter = match taken {
+        Ok(Some((counter, used))) => {
+            state.used = u32::try_from(used.max(0)).unwrap_or(limit).min(limit);
+            counter
+        }
+        Ok(None) | Err(StoreError::LimitExceeded { .. }) => {
             let ttl = std::time::Duration::from_secs(state.reset_in_seconds);
             app.cache
                 .put_with_ttl(&EXHAUSTED, &exhausted, &limit, ttl)
@@ -440,12 +467,40 @@ pub async fn admit(
             return Err(Refused::Exhausted(state));
         }
         Err(err) => return Err(Refused::Failed(ApiError::from(err))),
-    }
+    };
     Ok(Admitted {
         state,
         at: now,
         endpoint: endpoint.to_owned(),
+        counter,
     })
+}
+
+/// One unit from a quota block of a hot account: the item counted on and the usage estimate,
+/// or `None` when the day's quota is used up.
+async fn take_from_block(
+    app: &App,
+    caller: &Caller,
+    class: QuotaClass,
+    limit: u32,
+    window: &Window,
+    now: chrono::DateTime<chrono::Utc>,
+    cells: Option<&str>,
+) -> Result<Option<(crate::store::Key, i64)>, StoreError> {
+    let taken = app
+        .hot_quota
+        .take(
+            app,
+            &caller.account_id,
+            &caller.key_id,
+            class,
+            limit,
+            window,
+            now,
+            cells,
+        )
+        .await?;
+    Ok(taken.map(|taken| (taken.counter, taken.used)))
 }
 
 /// Gives back the unit [`admit`] took (the request ended in a client error, or replayed).
@@ -457,9 +512,8 @@ pub async fn give_back(
 ) {
     let state = &mut admitted.state;
     let refund = quota::refund(
-        &caller.account_id,
+        admitted.counter.clone(),
         &caller.key_id,
-        state.class,
         admitted.at,
         app.config.usage_cells_for(&admitted.endpoint),
         reason,

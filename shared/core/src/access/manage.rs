@@ -82,13 +82,15 @@ impl UsageIndex {
                     if let Some(key_id) = name.strip_prefix("key#") {
                         let count = value.as_i64().unwrap_or(0);
                         if day >= first_day && count > 0 {
-                            index
+                            // A hot account's day has blocks beside its counter: add up.
+                            *index
                                 .days
                                 .entry(key_id.to_owned())
                                 .or_default()
                                 .entry(day)
                                 .or_default()
-                                .insert(class.as_str(), count);
+                                .entry(class.as_str())
+                                .or_default() += count;
                         }
                     } else if let (Some(key_id), Some(at)) =
                         (name.strip_prefix("last#"), value.as_str())
@@ -497,6 +499,10 @@ pub struct AccountPatch {
     pub tier: Option<Tier>,
     #[serde(default)]
     pub status: Option<AccountStatus>,
+    /// Count this account's metered requests on quota blocks (for thousands of requests a
+    /// second; see docs/data-model.md, "Hot accounts").
+    #[serde(default)]
+    pub hot_quota: Option<bool>,
 }
 
 /// Changes an account (the billing hook): takes effect at once in this container and within the
@@ -515,11 +521,33 @@ pub async fn update_account(app: &App, id: &str, patch: AccountPatch) -> Result<
     if let Some(status) = patch.status {
         account.status = status;
     }
+    if let Some(hot) = patch.hot_quota {
+        account.hot_quota = hot;
+    }
     account.updated_at = clock::now();
     // A concurrent change makes this a 409 (`ConditionFailed` → Conflict): retry with fresh data.
     let account = accounts::save(app.store.as_ref(), &account).await?;
     forget_account(app, &account.id).await;
     Ok(account)
+}
+
+/// Marks an account hot (its counter write was throttled): its requests count on quota blocks
+/// from now on, here at once and in every container within the cache's sync interval. A
+/// concurrent change of the account only means another container marked it first.
+pub async fn mark_hot(app: &App, account_id: &crate::ids::AccountId) {
+    let marked = async {
+        let mut account = get_account(app, account_id.as_str()).await?;
+        if !account.hot_quota {
+            account.hot_quota = true;
+            account.updated_at = clock::now();
+            accounts::save(app.store.as_ref(), &account).await?;
+        }
+        forget_account(app, account_id).await;
+        Ok::<_, ApiError>(())
+    };
+    if let Err(err) = marked.await {
+        tracing::warn!(error = %err, %account_id, "could not mark the account hot");
+    }
 }
 
 pub async fn list_accounts(

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod hot;
 pub mod keys;
 pub mod manage;
 pub mod quota;

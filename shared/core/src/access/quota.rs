@@ -163,6 +163,84 @@ pub fn reservation(
     }
 }
 
+/// Units a counter hands to a container at once for a hot account (see `access::hot`): at least
+/// 50, and a 2,000th of the day's limit above 100,000 (so a day has at most ~2,000 blocks).
+pub fn block_units(limit: u32) -> u32 {
+    (limit / 2_000).max(50)
+}
+
+/// Takes `units` from the day's counter for a block, all or none (up to the limit), and books
+/// them as `allocated`: the counter's `count` always holds what it admitted itself plus what it
+/// handed out, so its ceiling bounds both.
+pub fn allocation(
+    account_id: &crate::ids::AccountId,
+    class: QuotaClass,
+    limit: u32,
+    window: &Window,
+    units: u32,
+) -> Increment {
+    Increment::new(
+        counter_key(account_id, window.day, class),
+        "count",
+        i64::from(units),
+    )
+    .with_ceiling(i64::from(limit))
+    .expiring_at(window.expires_counter_at())
+    .also_add(ALLOCATED, i64::from(units))
+}
+
+/// The attribute of a counter that says how many of its units were handed to blocks.
+pub const ALLOCATED: &str = "allocated";
+
+/// The item of a new block of `units` (`size`), none used yet.
+pub fn block_item(
+    account_id: &crate::ids::AccountId,
+    class: QuotaClass,
+    window: &Window,
+    block: &str,
+    units: u32,
+) -> crate::store::Item {
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("size".into(), units.into());
+    attrs.insert("count".into(), 0.into());
+    crate::store::Item::new(
+        keyspace::quota_block(account_id, window.day, class.as_str(), block),
+        attrs,
+    )
+    .expiring_at(window.expires_counter_at())
+}
+
+/// One request's write on a block of `size` units: the same bookkeeping as [`admission`], on
+/// the block instead of the counter.
+#[allow(clippy::too_many_arguments)]
+pub fn block_admission(
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
+    class: QuotaClass,
+    window: &Window,
+    now: DateTime<Utc>,
+    block: &str,
+    size: i64,
+    endpoint: Option<&str>,
+) -> Increment {
+    let mut increment = admission(account_id, key_id, class, u32::MAX, window, now, endpoint);
+    increment.key = keyspace::quota_block(account_id, window.day, class.as_str(), block);
+    increment.ceiling = Some(size);
+    increment
+}
+
+/// The units a counter item (or a block) stands for: what it admitted, not what it handed on.
+/// A day's usage of a class is the sum over its counter and blocks.
+pub fn units_used(item: &crate::store::Item) -> i64 {
+    let number = |name: &str| {
+        item.attrs
+            .get(name)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0)
+    };
+    number("count") - number(ALLOCATED)
+}
+
 /// Why a unit is given back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundReason {
@@ -174,15 +252,15 @@ pub enum RefundReason {
 
 /// Gives back the unit an admission at `taken_at` took (a request refused after admission, e.g.
 /// 404 or 422, or a replay), moving its outcome cell in the same write.
+/// `counter` is the item the admission wrote: the day's counter, or a block of it.
 pub fn refund(
-    account_id: &crate::ids::AccountId,
+    counter: Key,
     key_id: &crate::ids::KeyId,
-    class: QuotaClass,
     taken_at: DateTime<Utc>,
     endpoint: Option<&str>,
     reason: RefundReason,
 ) -> Increment {
-    let refund = refund_units(account_id, key_id, class, taken_at, endpoint, 1);
+    let refund = refund_on(counter, key_id, taken_at, endpoint, 1);
     match (reason, endpoint) {
         (RefundReason::Replay, _) | (_, None) => refund,
         (RefundReason::ClientError, Some(endpoint)) => refund
@@ -209,14 +287,21 @@ pub fn refund_units(
     endpoint: Option<&str>,
     units: u32,
 ) -> Increment {
+    let counter = counter_key(account_id, taken_at.date_naive(), class);
+    refund_on(counter, key_id, taken_at, endpoint, units)
+}
+
+fn refund_on(
+    counter: Key,
+    key_id: &crate::ids::KeyId,
+    taken_at: DateTime<Utc>,
+    endpoint: Option<&str>,
+    units: u32,
+) -> Increment {
     let day: NaiveDate = taken_at.date_naive();
-    let refund = Increment::new(
-        counter_key(account_id, day, class),
-        "count",
-        -i64::from(units),
-    )
-    .expiring_at(Window::of_day(day).expires_counter_at())
-    .also_add(format!("key#{key_id}"), -i64::from(units));
+    let refund = Increment::new(counter, "count", -i64::from(units))
+        .expiring_at(Window::of_day(day).expires_counter_at())
+        .also_add(format!("key#{key_id}"), -i64::from(units));
     match endpoint {
         Some(endpoint) => refund.also_add(
             cells::attribute_at(taken_at, endpoint, Measure::Units),

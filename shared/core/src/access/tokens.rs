@@ -121,6 +121,7 @@ mod tests {
 
     fn caller() -> Caller {
         Caller {
+            hot_quota: false,
             account_id: AccountId::generate(),
             key_id: KeyId::generate(),
             tier: Tier::Free,

@@ -121,6 +121,24 @@ pub struct DynamoStore {
 
 type Attributes = HashMap<String, AttributeValue>;
 
+/// A throughput refusal (the item, its partition or the table over its rate, once the client's
+/// retries are spent) as [`StoreError::Throttled`]; any other failure as a backend error.
+fn throttled_or_backend<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    match err.code() {
+        Some(
+            code @ ("ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"),
+        ) => StoreError::Throttled(code.to_owned()),
+        _ => backend(err),
+    }
+}
+
 fn backend<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Backend(DisplayErrorContext(err).to_string())
 }
@@ -693,7 +711,7 @@ impl Store for DynamoStore {
                 err.as_service_error(),
                 Some(UpdateItemError::ConditionalCheckFailedException(_))
             ) {
-                return Err(backend(err));
+                return Err(throttled_or_backend(err));
             }
             self.record("UpdateItem", patterns, None, true);
             // Refused: either over the ceiling, or the counter item is expired. Look (strongly).

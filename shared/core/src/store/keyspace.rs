@@ -53,9 +53,25 @@ pub fn quota_counters(account_id: &AccountId) -> Query {
     Query::partition(Table::Counters, account_partition(account_id)).with_prefix("QUOTA#")
 }
 
-/// Reads the day and class back from a quota counter's sort key.
+/// A block of a hot account's quota (`counters`, beside the day's counter): units the counter
+/// handed to one container, counted per request on this item instead of the counter.
+pub fn quota_block(account_id: &AccountId, day: NaiveDate, class: &str, block: &str) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("QUOTA#{day}#{class}#{block}"),
+    )
+}
+
+/// Every block of one day and class (a strongly consistent sweep when the counter is spent).
+pub fn quota_blocks(account_id: &AccountId, day: NaiveDate, class: &str) -> Query {
+    Query::partition(Table::Counters, account_partition(account_id))
+        .with_prefix(format!("QUOTA#{day}#{class}#"))
+}
+
+/// Reads the day and class back from a quota counter's (or one of its blocks') sort key.
 pub fn parse_quota_counter(sort_key: &str) -> Option<(NaiveDate, &str)> {
-    let mut parts = sort_key.strip_prefix("QUOTA#")?.splitn(2, '#');
+    let mut parts = sort_key.strip_prefix("QUOTA#")?.splitn(3, '#');
     let day = parts.next()?.parse().ok()?;
     Some((day, parts.next()?))
 }
@@ -428,6 +444,9 @@ mod tests {
         );
         assert_eq!(parse_quota_counter(&counter.sk), Some((day, "charts")));
         assert_eq!(parse_quota_counter("KEY#x"), None);
+        let block = quota_block(&account, day, "charts", "b01");
+        assert_eq!(block.sk, "QUOTA#2026-12-01#charts#b01");
+        assert_eq!(parse_quota_counter(&block.sk), Some((day, "charts")));
         assert_eq!(
             delivery_attempt(&EndpointId::generate(), 42, "msg_1", 3).sk,
             "DELIVERY#0000000000042#msg_1#03"

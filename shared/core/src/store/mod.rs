@@ -549,6 +549,10 @@ pub enum StoreError {
     ItemTooLarge { bytes: usize, limit: usize },
     #[error("invalid store request: {0}")]
     Invalid(String),
+    /// DynamoDB refused the request for throughput (an item, partition or table over its
+    /// rate, after the client's retries).
+    #[error("store throttled: {0}")]
+    Throttled(String),
     #[error("store backend error: {0}")]
     Backend(String),
 }
