@@ -140,12 +140,7 @@ async fn store_via(
     settings: Option<ClientSettings>,
     tables: &TableNames,
 ) -> DynamoStore {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let sdk = orrery_tests::sdk_config_at(&proxy.url, "us-east-1").await;
     match settings {
         Some(settings) => DynamoStore::connect(&settings, &sdk, tables.clone(), None),
         None => DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables.clone()),

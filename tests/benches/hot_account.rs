@@ -17,10 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use orrery::App;
-use orrery::access::manage::{AccountPatch, update_account};
 use orrery::access::{QuotaClass, Refused, admit, quota};
 use orrery::config::Config;
-use orrery::store::keyspace;
 use orrery_tests::faulty::{FaultyProxy, ItemWriteLimit};
 use orrery_tests::{Backend, TestOptions};
 
@@ -77,22 +75,22 @@ async fn main() {
     let caller = orrery::access::auth::authenticate(&apps[0], &orrery_tests::bearer_headers(&key))
         .await
         .unwrap();
-    let day = quota::Window::containing(orrery::clock::now()).day;
-    let page = apps[0]
+    let used =
+        orrery_tests::units_used_today(&apps[0], &caller.account_id, QuotaClass::Charts).await;
+    let blocks = apps[0]
         .store
         .query(
-            keyspace::quota_counters(&caller.account_id)
-                .with_limit(1000)
-                .consistent(),
+            orrery::store::keyspace::quota_blocks(
+                &caller.account_id,
+                quota::Window::containing(orrery::clock::now()).day,
+                "charts",
+            )
+            .with_limit(1000),
         )
         .await
-        .unwrap();
-    let items: Vec<_> = page
+        .unwrap()
         .items
-        .iter()
-        .filter(|item| keyspace::parse_quota_counter(&item.key.sk) == Some((day, "charts")))
-        .collect();
-    let used: i64 = items.iter().map(|item| quota::units_used(item)).sum();
+        .len();
     println!();
     println!("| spending a limit of {EXACT_LIMIT} on blocks, all tasks at once | value |");
     println!("|---|---:|");
@@ -100,7 +98,7 @@ async fn main() {
     println!("| refused (429) after the limit | {} |", phase.refused);
     println!("| failed (500) | {} |", phase.failed);
     println!("| units used, summed over the counter and its blocks | {used} |");
-    println!("| blocks | {} |", items.len() - 1);
+    println!("| blocks | {blocks} |");
     println!(
         "| admitted/s while spending | {:.0} |",
         phase.admitted as f64 / phase.seconds
@@ -129,12 +127,7 @@ async fn setup(limit: u64, hot: bool, auto: bool) -> (Vec<App>, String, Arc<Item
     let proxy =
         FaultyProxy::start_inspecting(&orrery_tests::dynamodb_local_endpoint(), writes.plan())
             .await;
-    let proxied = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let proxied = orrery_tests::sdk_config_at(&proxy.url, "us-east-1").await;
     // The proxy lives as long as the process (each phase has its own).
     std::mem::forget(proxy);
     let resources = backend.resources.clone().unwrap();
@@ -154,22 +147,7 @@ async fn setup(limit: u64, hot: bool, auto: bool) -> (Vec<App>, String, Arc<Item
         )
     };
     let apps = vec![container(), container(), container()];
-    orrery::access::ensure_local_secrets(&apps[0], Some(orrery_tests::ADMIN_KEY))
-        .await
-        .unwrap();
-    let created = orrery_tests::new_free_account(&apps[0]).await;
-    if hot {
-        update_account(
-            &apps[0],
-            created.account.id.as_str(),
-            AccountPatch {
-                hot_quota: Some(true),
-                ..AccountPatch::default()
-            },
-        )
-        .await
-        .unwrap();
-    }
+    let created = orrery_tests::new_account_on(&apps[0], hot).await;
     std::mem::forget(backend);
     (apps, created.api_key.key, writes)
 }

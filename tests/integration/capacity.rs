@@ -23,17 +23,29 @@ fn per_request(calls: Vec<Call>) -> Vec<Call> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_warm_metered_cached_chart_costs_one_write_unit_and_no_read() {
+/// A DynamoDB Local backend with `config` and its capacity meter. The analytics flush is pushed
+/// out of the tests (it is amortised over every request, see the module docs).
+async fn measured(
+    config: Config,
+) -> (
+    orrery_tests::TestBackend,
+    std::sync::Arc<orrery::store::capacity::CapacityMeter>,
+) {
     let config = Config {
         analytics_flush_interval: Duration::from_secs(3600),
-        ..Config::default()
+        ..config
     };
     let backend = orrery_tests::backend_with(Backend::DynamoDbLocal, TestOptions { config }).await;
     let meter = backend
         .capacity
         .clone()
         .expect("DynamoDB Local is measured");
+    (backend, meter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_warm_metered_cached_chart_costs_one_write_unit_and_no_read() {
+    let (backend, meter) = measured(Config::default()).await;
     let server = orrery_tests::serve_without_workers(backend).await;
     let (_, key) = create_account(&server, "free").await;
 
@@ -69,16 +81,11 @@ async fn a_warm_metered_cached_chart_costs_one_write_unit_and_no_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_exhausted_quota_is_refused_without_a_dynamodb_call() {
-    let config = Config {
-        analytics_flush_interval: Duration::from_secs(3600),
+    let (backend, meter) = measured(Config {
         tiers: orrery_tests::tiers_with(&[("free", "charts", 2)]),
         ..Config::default()
-    };
-    let backend = orrery_tests::backend_with(Backend::DynamoDbLocal, TestOptions { config }).await;
-    let meter = backend
-        .capacity
-        .clone()
-        .expect("DynamoDB Local is measured");
+    })
+    .await;
     let server = orrery_tests::serve_without_workers(backend).await;
     let (_, key) = create_account(&server, "free").await;
     for _ in 0..2 {
@@ -189,15 +196,7 @@ async fn warm_requests_cost_their_quota_write_and_their_reads() {
     use reqwest::Method;
     use serde_json::json;
 
-    let config = Config {
-        analytics_flush_interval: Duration::from_secs(3600),
-        ..Config::default()
-    };
-    let backend = orrery_tests::backend_with(Backend::DynamoDbLocal, TestOptions { config }).await;
-    let meter = backend
-        .capacity
-        .clone()
-        .expect("DynamoDB Local is measured");
+    let (backend, meter) = measured(Config::default()).await;
     let server = orrery_tests::serve_without_workers(backend).await;
     let (_, key) = create_account(&server, "premium").await;
     let saved = ok(
@@ -290,15 +289,7 @@ async fn every_call_the_api_makes_is_a_documented_pattern() {
     use reqwest::Method;
     use serde_json::{Value, json};
 
-    let config = Config {
-        analytics_flush_interval: Duration::from_secs(3600),
-        ..Config::default()
-    };
-    let backend = orrery_tests::backend_with(Backend::DynamoDbLocal, TestOptions { config }).await;
-    let meter = backend
-        .capacity
-        .clone()
-        .expect("DynamoDB Local is measured");
+    let (backend, meter) = measured(Config::default()).await;
     let server = orrery_tests::serve(backend).await;
     let (account, key) = create_account(&server, "premium").await;
     let call = async |method: Method, path: &str, body: Option<Value>| {

@@ -40,12 +40,7 @@ async fn through_proxy(
         .unwrap();
 
     let proxy = FaultyProxy::start(&orrery_tests::dynamodb_local_endpoint(), plan).await;
-    let proxied = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let proxied = orrery_tests::sdk_config_at(&proxy.url, "us-east-1").await;
     let store = DynamoStore::connect(&settings, &proxied, tables, None);
     (store, proxy, key)
 }
@@ -140,12 +135,7 @@ async fn a_dynamodb_that_never_answers_fails_the_call_at_the_operation_timeout()
 #[tokio::test]
 async fn a_replica_region_store_writes_home_and_reads_its_own_replica() {
     let home_sdk = orrery_tests::moto_sdk_config().await;
-    let local_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(orrery_tests::moto_endpoint())
-        .region(aws_config::Region::new("eu-west-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let local_sdk = orrery_tests::sdk_config_at(&orrery_tests::moto_endpoint(), "eu-west-1").await;
     let name = format!("replica-{}", orrery_tests::unique_suffix());
     let home_client = aws_sdk_dynamodb::Client::new(&home_sdk);
     let local_client = aws_sdk_dynamodb::Client::new(&local_sdk);

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use orrery::App;
-use orrery::access::manage::{AccountPatch, UsageIndex, update_account};
+use orrery::access::manage::UsageIndex;
 use orrery::access::{Caller, QuotaClass, Refused, admit, give_back, quota};
 use orrery::config::Config;
-use orrery::store::keyspace;
 use orrery_tests::{Backend, TestOptions};
 
 on_every_store!(a_hot_account_admits_exactly_its_limit_across_containers);
@@ -66,42 +65,10 @@ async fn admit_until_refused(
     Arc::try_unwrap(admitted).unwrap().into_inner().unwrap()
 }
 
-/// The units the day's counter and blocks say were used.
-async fn used_today(app: &App, caller: &Caller) -> i64 {
-    let day = quota::Window::containing(orrery::clock::now()).day;
-    let page = app
-        .store
-        .query(
-            keyspace::quota_counters(&caller.account_id)
-                .with_limit(1000)
-                .consistent(),
-        )
-        .await
-        .unwrap();
-    page.items
-        .iter()
-        .filter(|item| keyspace::parse_quota_counter(&item.key.sk) == Some((day, "charts")))
-        .map(quota::units_used)
-        .sum()
-}
-
 async fn a_hot_account_admits_exactly_its_limit_across_containers(kind: Backend) {
     let backend = orrery_tests::backend_with(kind, TestOptions { config: config() }).await;
     let app = backend.app.clone();
-    orrery::access::ensure_local_secrets(&app, Some(orrery_tests::ADMIN_KEY))
-        .await
-        .unwrap();
-    let created = orrery_tests::new_free_account(&app).await;
-    update_account(
-        &app,
-        created.account.id.as_str(),
-        AccountPatch {
-            hot_quota: Some(true),
-            ..AccountPatch::default()
-        },
-    )
-    .await
-    .unwrap();
+    let created = orrery_tests::new_account_on(&app, true).await;
     let caller = orrery::access::auth::authenticate(
         &app,
         &orrery_tests::bearer_headers(&created.api_key.key),
@@ -130,7 +97,10 @@ async fn a_hot_account_admits_exactly_its_limit_across_containers(kind: Backend)
         blocks.len() >= 5 && blocks.iter().all(|sk| sk.matches('#').count() == 3),
         "every unit was counted on a block (230 units: blocks of 50 and the rest): {blocks:?}"
     );
-    assert_eq!(used_today(&app, &caller).await, LIMIT as i64);
+    assert_eq!(
+        orrery_tests::units_used_today(&app, &caller.account_id, QuotaClass::Charts).await,
+        LIMIT as i64
+    );
     let usage = UsageIndex::load(
         app.store.as_ref(),
         &caller.account_id,
@@ -150,7 +120,10 @@ async fn a_hot_account_admits_exactly_its_limit_across_containers(kind: Backend)
     let fresh = backend.second_container();
     let again = admit_until_refused(&[fresh], &caller, 4).await;
     assert_eq!(again.len(), 1, "the given-back unit, found by the sweep");
-    assert_eq!(used_today(&app, &caller).await, LIMIT as i64);
+    assert_eq!(
+        orrery_tests::units_used_today(&app, &caller.account_id, QuotaClass::Charts).await,
+        LIMIT as i64
+    );
 }
 
 /// DynamoDB takes at most so many writes a second on one item; no emulator enforces it, so
@@ -176,12 +149,7 @@ async fn a_throttled_counter_marks_the_account_hot_and_no_request_fails() {
         limit.plan(),
     )
     .await;
-    let proxied = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&proxy.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let proxied = orrery_tests::sdk_config_at(&proxy.url, "us-east-1").await;
     let resources = backend.resources.clone().unwrap();
     let config = (*backend.app.config).clone();
     let store = orrery::store::dynamo::DynamoStore::connect(
@@ -196,10 +164,7 @@ async fn a_throttled_counter_marks_the_account_hot_and_no_request_fails() {
         backend.sdk.as_ref().unwrap(),
         Arc::new(store),
     );
-    orrery::access::ensure_local_secrets(&app, Some(orrery_tests::ADMIN_KEY))
-        .await
-        .unwrap();
-    let created = orrery_tests::new_free_account(&app).await;
+    let created = orrery_tests::new_account_on(&app, false).await;
     let headers = orrery_tests::bearer_headers(&created.api_key.key);
 
     let admitted = Arc::new(AtomicUsize::new(0));
@@ -236,7 +201,7 @@ async fn a_throttled_counter_marks_the_account_hot_and_no_request_fails() {
         .await
         .unwrap();
     assert_eq!(
-        used_today(&app, &caller).await,
+        orrery_tests::units_used_today(&app, &caller.account_id, QuotaClass::Charts).await,
         400,
         "every request counted once"
     );

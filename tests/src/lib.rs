@@ -238,9 +238,15 @@ pub fn moto_endpoint() -> String {
 }
 
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    sdk_config_at(&moto_endpoint(), "us-east-1").await
+}
+
+/// An SDK configuration for an emulator (or a proxy in front of one) at `endpoint`, in `region`,
+/// with static test credentials.
+pub async fn sdk_config_at(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_owned()))
         .test_credentials()
         .load()
         .await
@@ -256,12 +262,32 @@ pub fn dynamodb_local_endpoint() -> String {
 }
 
 pub async fn dynamodb_local_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(dynamodb_local_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
+    sdk_config_at(&dynamodb_local_endpoint(), "us-east-1").await
+}
+
+/// The units of `class` an account used today, summed over its day's counter and (for a hot
+/// account) the counter's blocks, read strongly.
+pub async fn units_used_today(
+    app: &App,
+    account: &orrery::ids::AccountId,
+    class: orrery::access::QuotaClass,
+) -> i64 {
+    use orrery::store::keyspace;
+    let day = orrery::access::quota::Window::containing(orrery::clock::now()).day;
+    let page = app
+        .store
+        .query(
+            keyspace::quota_counters(account)
+                .with_limit(1000)
+                .consistent(),
+        )
         .await
+        .unwrap();
+    page.items
+        .iter()
+        .filter(|item| keyspace::parse_quota_counter(&item.key.sk) == Some((day, class.as_str())))
+        .map(orrery::access::quota::units_used)
+        .sum()
 }
 
 pub fn unique_suffix() -> String {
@@ -663,6 +689,28 @@ pub async fn new_free_account(app: &App) -> orrery::access::manage::NewAccountVi
     )
     .await
     .unwrap()
+}
+
+/// A new free-tier account on an app that may never have served (its secrets made first),
+/// marked `hot_quota` when `hot`: the account and its first key.
+pub async fn new_account_on(app: &App, hot: bool) -> orrery::access::manage::NewAccountView {
+    orrery::access::ensure_local_secrets(app, Some(ADMIN_KEY))
+        .await
+        .unwrap();
+    let mut created = new_free_account(app).await;
+    if hot {
+        created.account = orrery::access::manage::update_account(
+            app,
+            created.account.id.as_str(),
+            orrery::access::manage::AccountPatch {
+                hot_quota: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    created
 }
 
 /// A natal chart request the suites share (a London birth, local time with a zone).
