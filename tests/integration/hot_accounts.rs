@@ -13,14 +13,17 @@ use orrery::access::{Caller, QuotaClass, Refused, admit, give_back, quota};
 use orrery::config::Config;
 use orrery_tests::{Backend, TestOptions};
 
-on_every_store!(a_hot_account_admits_exactly_its_limit_across_containers);
+on_every_store!(
+    a_hot_account_admits_exactly_its_limit_across_containers,
+    a_downgrade_never_admits_past_the_new_limit,
+);
 
 const LIMIT: u64 = 230;
 const ENDPOINT: &str = "POST /v1/charts";
 
 fn config() -> Config {
     Config {
-        tiers: orrery_tests::tiers_with(&[("free", "charts", LIMIT)]),
+        tiers: orrery_tests::tiers_with(&[("free", "charts", LIMIT), ("basic", "charts", 60)]),
         analytics_flush_interval: Duration::from_secs(3600),
         ..Config::default()
     }
@@ -204,5 +207,53 @@ async fn a_throttled_counter_marks_the_account_hot_and_no_request_fails() {
         orrery_tests::units_used_today(&app, &caller.account_id, QuotaClass::Charts).await,
         400,
         "every request counted once"
+    );
+}
+
+/// Blocks taken under a higher limit are not used after a downgrade: the account, 100 units into
+/// its free limit of 230, moves to basic (60 a day) and is refused at once; back on free, the
+/// blocks of the free limit serve it again, and never past 230 in all.
+async fn a_downgrade_never_admits_past_the_new_limit(kind: Backend) {
+    let backend = orrery_tests::backend_with(kind, TestOptions { config: config() }).await;
+    let app = backend.app.clone();
+    let created = orrery_tests::new_account_on(&app, true).await;
+    let headers = orrery_tests::bearer_headers(&created.api_key.key);
+    let caller = orrery::access::auth::authenticate(&app, &headers)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        admit(&app, &caller, QuotaClass::Charts, ENDPOINT)
+            .await
+            .unwrap();
+    }
+    let retier = async |tier: orrery::access::Tier| {
+        orrery::access::manage::update_account(
+            &app,
+            created.account.id.as_str(),
+            orrery::access::manage::AccountPatch {
+                tier: Some(tier),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        orrery::access::auth::authenticate(&app, &headers)
+            .await
+            .unwrap()
+    };
+    let basic = retier(orrery::access::Tier::Basic).await;
+    assert!(
+        matches!(
+            admit(&app, &basic, QuotaClass::Charts, ENDPOINT).await,
+            Err(Refused::Exhausted(_))
+        ),
+        "100 used is past basic's 60"
+    );
+    let free = retier(orrery::access::Tier::Free).await;
+    let rest = admit_until_refused(&[app.clone(), backend.second_container()], &free, 4).await;
+    assert_eq!(rest.len(), 130, "back on free: the rest of its 230");
+    assert_eq!(
+        orrery_tests::units_used_today(&app, &caller.account_id, QuotaClass::Charts).await,
+        LIMIT as i64
     );
 }

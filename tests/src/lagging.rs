@@ -12,15 +12,28 @@ use orrery::store::{Condition, Increment, Item, Key, Page, Query, Store, StoreEr
 pub struct LaggingReplica {
     inner: Arc<dyn Store>,
     replicated_up_to: u64,
+    /// Entries not replicated yet although later ones are (a global table replicates a
+    /// transaction's items one by one).
+    missing: Vec<u64>,
 }
 
 /// `app` reading through a replica `replicated_up_to` entries into every event log.
 pub fn behind(app: &App, replicated_up_to: u64) -> App {
+    with_replica(app, replicated_up_to, Vec::new())
+}
+
+/// `app` reading through a replica that has every entry but `missing`.
+pub fn with_holes(app: &App, missing: &[u64]) -> App {
+    with_replica(app, u64::MAX, missing.to_vec())
+}
+
+fn with_replica(app: &App, replicated_up_to: u64, missing: Vec<u64>) -> App {
     App::from_parts(
         (*app.config).clone(),
         Arc::new(LaggingReplica {
             inner: app.store.clone(),
             replicated_up_to,
+            missing,
         }),
         app.queues.clone(),
         app.secrets.clone(),
@@ -37,8 +50,14 @@ impl Store for LaggingReplica {
         if key.sk == "EVENTLOG"
             && let Some(head) = &mut item
         {
+            let replicated = head
+                .attrs
+                .get("cursor")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+                .min(self.replicated_up_to);
             head.attrs
-                .insert("cursor".into(), serde_json::json!(self.replicated_up_to));
+                .insert("cursor".into(), serde_json::json!(replicated));
         }
         Ok(item)
     }
@@ -76,8 +95,9 @@ impl Store for LaggingReplica {
         let mut page = self.inner.query(query).await?;
         if !consistent {
             page.items.retain(|item| {
-                orrery::store::keyspace::parse_event_log_entry(&item.key.sk)
-                    .is_none_or(|cursor| cursor <= self.replicated_up_to)
+                orrery::store::keyspace::parse_event_log_entry(&item.key.sk).is_none_or(|cursor| {
+                    cursor <= self.replicated_up_to && !self.missing.contains(&cursor)
+                })
             });
         }
         Ok(page)

@@ -219,7 +219,8 @@ pub async fn read(
     let head = ensure_not_ahead(app, account, after).await?;
     match read_after(app, account, after, head, types, limit, false).await {
         // An eventually consistent query may not see entries the (strongly read) head already
-        // counts, which looks like expiry: only a strongly consistent read may say so.
+        // counts, which looks like expiry (or a gap): only a strongly consistent read may say
+        // so.
         Err(ApiError::CursorExpired { .. }) => {
             read_after(app, account, after, head, types, limit, true).await
         }
@@ -254,6 +255,14 @@ async fn read_after(
             let Some(cursor) = keyspace::parse_event_log_entry(&entry.key.sk) else {
                 continue;
             };
+            // A replica may hold an entry without the one before it (global tables replicate a
+            // transaction's items one by one): only a strongly consistent read may skip a gap.
+            if !consistent && first_seen.is_some() && cursor != last.0 + 1 {
+                return Err(ApiError::CursorExpired {
+                    oldest: last.to_string(),
+                    retention: RETENTION.into(),
+                });
+            }
             first_seen.get_or_insert(cursor);
             scanned += 1;
             last = Cursor(cursor);

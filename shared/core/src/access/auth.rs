@@ -311,7 +311,7 @@ async fn meter(State(meter): State<Meter>, mut req: Request, next: Next) -> Resp
         .await;
     } else if crate::idempotency::is_replay(&response) {
         give_back(app, &caller, &mut admitted, quota::RefundReason::Replay).await;
-    } else if response.status().is_success() {
+    } else if response.status().is_success() && admitted.exact {
         crate::analytics::thresholds::check(app, &caller, &admitted.state).await;
     }
     admitted.state.apply(response.headers_mut());
@@ -376,6 +376,9 @@ pub struct Admitted {
     pub endpoint: String,
     /// The item the unit was counted on: the day's counter, or a block of it.
     pub counter: crate::store::Key,
+    /// Whether `state.used` is exact (always on the counter; on a hot account's block, only
+    /// right after a sweep counted it). Only an exact count fires a usage threshold.
+    pub exact: bool,
 }
 
 /// Why [`admit`] took no unit.
@@ -428,8 +431,9 @@ pub async fn admit(
     }
     let cells = app.config.usage_cells_for(endpoint);
     // A batch reserves many units in one transaction with its record: always on the counter.
-    let taken = if caller.hot_quota && class != QuotaClass::BatchItems {
-        take_from_block(app, caller, class, limit, &window, now, cells).await
+    let blocks_allowed = class != QuotaClass::BatchItems;
+    let taken = if caller.hot_quota && blocks_allowed {
+        take_from_block(app, caller, class, limit, &window, now, cells, false).await
     } else {
         let admission = quota::admission(
             &caller.account_id,
@@ -442,22 +446,25 @@ pub async fn admit(
         );
         let counter = admission.key.clone();
         match app.store.increment(admission).await {
-            Err(StoreError::Throttled(reason))
-                if app.config.hot_quota_auto && class != QuotaClass::BatchItems =>
-            {
+            Err(StoreError::Throttled(reason)) if app.config.hot_quota_auto && blocks_allowed => {
                 // More requests a second than the counter item takes: from now on this
                 // account counts on blocks, everywhere (the account cache is invalidated).
                 tracing::warn!(account_id = %caller.account_id, %reason, "quota counter throttled: the account now counts on quota blocks");
                 super::manage::mark_hot(app, &caller.account_id).await;
-                take_from_block(app, caller, class, limit, &window, now, cells).await
+                take_from_block(app, caller, class, limit, &window, now, cells, false).await
             }
-            other => other.map(|used| Some((counter, used))),
+            // The counter handed its last units to blocks (the account was marked hot and this
+            // container has not heard yet): they may still have room.
+            Err(StoreError::LimitExceeded { .. }) if blocks_allowed => {
+                take_from_block(app, caller, class, limit, &window, now, cells, true).await
+            }
+            other => other.map(|used| Some((counter, used, true))),
         }
     };
-    let counter = match taken {
-        Ok(Some((counter, used))) => {
+    let (counter, exact) = match taken {
+        Ok(Some((counter, used, exact))) => {
             state.used = u32::try_from(used.max(0)).unwrap_or(limit).min(limit);
-            counter
+            (counter, exact)
         }
         Ok(None) | Err(StoreError::LimitExceeded { .. }) => {
             let ttl = std::time::Duration::from_secs(state.reset_in_seconds);
@@ -473,11 +480,13 @@ pub async fn admit(
         at: now,
         endpoint: endpoint.to_owned(),
         counter,
+        exact,
     })
 }
 
-/// One unit from a quota block of a hot account: the item counted on and the usage estimate,
-/// or `None` when the day's quota is used up.
+/// One unit from a quota block of a hot account: the item counted on, the units used today
+/// and whether that count is exact (else an estimate); `None` when the day's quota is used up.
+#[allow(clippy::too_many_arguments)]
 async fn take_from_block(
     app: &App,
     caller: &Caller,
@@ -486,10 +495,12 @@ async fn take_from_block(
     window: &Window,
     now: chrono::DateTime<chrono::Utc>,
     cells: Option<&str>,
-) -> Result<Option<(crate::store::Key, i64)>, StoreError> {
+    counter_spent: bool,
+) -> Result<Option<(crate::store::Key, i64, bool)>, StoreError> {
     let taken = app
         .hot_quota
         .take(
+            counter_spent,
             app,
             &caller.account_id,
             &caller.key_id,
@@ -500,7 +511,9 @@ async fn take_from_block(
             cells,
         )
         .await?;
-    Ok(taken.map(|taken| (taken.counter, taken.used)))
+    Ok(taken
+        .ok()
+        .map(|taken| (taken.counter, taken.used, taken.exact)))
 }
 
 /// Gives back the unit [`admit`] took (the request ended in a client error, or replayed).

@@ -18,7 +18,9 @@
 //!   counter is spent and the sweep finds it (never lost: it is found). The `RateLimit`
 //!   headers of a hot account are an estimate: the counter's count when this container last
 //!   took a block, less the units left in its own open blocks (other containers' unused units
-//!   count as used until they are used).
+//!   count as used until they are used); a sweep counts exactly, and only an exact count fires
+//!   a `usage.threshold` event. A block belongs to the limit it was taken under: after a tier
+//!   change the day's older blocks are left unused (never more than the new limit admitted).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,7 +45,7 @@ struct Block {
 #[derive(Debug, Default)]
 struct Pool {
     open: Vec<Block>,
-    /// The counter's count after this container's last allocation.
+    /// The counter's count (its own admissions and every unit handed out) as last seen.
     counter_count: i64,
     next: usize,
 }
@@ -56,46 +58,58 @@ impl Pool {
     }
 }
 
-/// This container's open blocks, per account, day and class.
+/// A pool serves one account, day, class and limit.
+type Slot = (AccountId, NaiveDate, QuotaClass, u32);
+
+/// This container's open blocks, per account, day, class and limit.
 #[derive(Debug, Default)]
 pub struct HotQuota {
-    pools: Mutex<HashMap<(AccountId, NaiveDate, QuotaClass), Pool>>,
+    pools: Mutex<HashMap<Slot, Pool>>,
 }
 
-/// A unit taken from a block: the item it was counted on and the usage estimate.
+/// A unit taken from a block: the item it was counted on, and the units used today, counted
+/// exactly (`exact`, after a sweep) or estimated.
 #[derive(Debug)]
 pub struct Taken {
     pub counter: Key,
     pub used: i64,
+    pub exact: bool,
 }
 
-/// How many times one admission may find a block full or the counter raced before it gives up
-/// with an error (each round is one write or one sweep; near the limit a few rounds are normal).
-const MAX_ROUNDS: usize = 64;
-/// How often taking a block from a throttled counter is tried again, and the backoff step.
-const MAX_THROTTLED_ALLOCATIONS: u32 = 10;
+/// How many times one admission may refill its pool (take a block, or sweep for blocks with
+/// room) before it gives up with an error. A full block only shrinks the pool, so it is not
+/// counted; near the limit, racing containers may empty a swept pool a few times.
+const MAX_REFILLS: usize = 8;
+/// How often taking a block from a busy counter is tried, and the backoff step.
+const MAX_ALLOCATION_TRIES: u32 = 10;
 const ALLOCATION_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// What a refill found.
+enum Refill {
+    /// A block was taken or blocks with room were found (with the exact count, after a sweep).
+    Opened { exact_used: Option<i64> },
+    /// The day's units under this limit are all used (the exact count).
+    Spent { used: i64 },
+}
+
 impl HotQuota {
-    fn with_pool<R>(
-        &self,
-        slot: &(AccountId, NaiveDate, QuotaClass),
-        f: impl FnOnce(&mut Pool) -> R,
-    ) -> R {
+    fn with_pool<R>(&self, slot: &Slot, f: impl FnOnce(&mut Pool) -> R) -> R {
         let mut pools = self
             .pools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Yesterday's pools are of no use: keep the map to the days in use.
-        pools.retain(|(_, day, _), _| *day >= slot.1);
+        pools.retain(|(_, day, _, _), _| *day >= slot.1);
         f(pools.entry(slot.clone()).or_default())
     }
 
-    /// Takes one unit of `class` for a hot account from a block. `Ok(None)`: the day's quota
-    /// is used up.
+    /// Takes one unit of `class` for a hot account from a block: `Ok(Err(used))` when the
+    /// day's quota is used up (the exact count). `counter_spent`: the counter just refused a
+    /// unit, so look for blocks with room before asking it for a block.
     #[allow(clippy::too_many_arguments)]
     pub async fn take(
         &self,
+        counter_spent: bool,
         app: &App,
         account: &AccountId,
         key_id: &crate::ids::KeyId,
@@ -104,9 +118,12 @@ impl HotQuota {
         window: &Window,
         now: DateTime<Utc>,
         endpoint: Option<&str>,
-    ) -> Result<Option<Taken>, StoreError> {
-        let slot = (account.clone(), window.day, class);
-        for _ in 0..MAX_ROUNDS {
+    ) -> Result<Result<Taken, i64>, StoreError> {
+        let slot = (account.clone(), window.day, class, limit);
+        let mut refills = 0;
+        let mut exact = None;
+        let mut sweep_first = counter_spent;
+        loop {
             let chosen = self.with_pool(&slot, |pool| {
                 if pool.open.is_empty() {
                     return None;
@@ -115,8 +132,20 @@ impl HotQuota {
                 Some(pool.open[pool.next % pool.open.len()].clone())
             });
             let Some(block) = chosen else {
-                if !self.refill(app, &slot, limit, window).await? {
-                    return Ok(None);
+                refills += 1;
+                if refills > MAX_REFILLS {
+                    return Err(StoreError::Backend(format!(
+                        "no quota block settled after {MAX_REFILLS} refills"
+                    )));
+                }
+                let refilled = if std::mem::take(&mut sweep_first) {
+                    self.sweep(app, &slot).await?
+                } else {
+                    self.refill(app, &slot, window).await?
+                };
+                match refilled {
+                    Refill::Opened { exact_used } => exact = exact_used.or(exact),
+                    Refill::Spent { used } => return Ok(Err(used)),
                 }
                 continue;
             };
@@ -133,9 +162,18 @@ impl HotQuota {
                         pool.open.retain(|b| b.used < b.size);
                         pool.estimate()
                     });
-                    return Ok(Some(Taken {
-                        counter,
-                        used: estimate,
+                    return Ok(Ok(match exact {
+                        // Counted a moment ago, before this unit.
+                        Some(counted) => Taken {
+                            counter,
+                            used: counted + 1,
+                            exact: true,
+                        },
+                        None => Taken {
+                            counter,
+                            used: estimate,
+                            exact: false,
+                        },
                     }));
                 }
                 Err(StoreError::LimitExceeded { .. }) => {
@@ -143,53 +181,34 @@ impl HotQuota {
                 }
                 // This container's rate is more than one block takes: spread over another.
                 Err(StoreError::Throttled(_)) => {
-                    if !self.refill(app, &slot, limit, window).await? {
-                        return Ok(None);
+                    refills += 1;
+                    match self.refill(app, &slot, window).await? {
+                        Refill::Opened { exact_used } => exact = exact_used.or(exact),
+                        Refill::Spent { used } => return Ok(Err(used)),
                     }
                 }
                 Err(err) => return Err(err),
             }
         }
-        Err(StoreError::Backend(format!(
-            "no quota block settled after {MAX_ROUNDS} rounds"
-        )))
     }
 
     /// Opens a block for this container: a new one from the counter, or, when the counter has
-    /// nothing left, the blocks of others that still have room. `false`: nothing is left.
-    async fn refill(
-        &self,
-        app: &App,
-        slot: &(AccountId, NaiveDate, QuotaClass),
-        limit: u32,
-        window: &Window,
-    ) -> Result<bool, StoreError> {
-        let (account, _, class) = slot;
-        let mut units = quota::block_units(limit);
-        let mut throttled = 0u32;
-        loop {
+    /// nothing left to hand out, the blocks (of this limit) that still have room.
+    async fn refill(&self, app: &App, slot: &Slot, window: &Window) -> Result<Refill, StoreError> {
+        let (account, _, class, limit) = slot;
+        let mut units = quota::block_units(*limit);
+        for attempt in 1..=MAX_ALLOCATION_TRIES {
             match app
                 .store
-                .increment(quota::allocation(account, *class, limit, window, units))
+                .increment(quota::allocation(account, *class, *limit, window, units))
                 .await
             {
                 Ok(count) => {
                     let id = crate::ids::new_id("b").to_ascii_lowercase();
-                    let item = quota::block_item(account, *class, window, &id, units);
-                    if let Err(err) = app.store.put(item, None).await {
-                        // The units were taken for a block that was not written: hand them back.
-                        let back = quota::allocation(account, *class, limit, window, units);
-                        let _ = app
-                            .store
-                            .increment(crate::store::Increment {
-                                by: -back.by,
-                                ceiling: None,
-                                also_add: vec![(quota::ALLOCATED.into(), -back.by)],
-                                ..back
-                            })
-                            .await;
-                        return Err(err);
-                    }
+                    let item = quota::block_item(account, *class, window, &id, units, *limit);
+                    // A failed write may still have been applied: the units stay allocated
+                    // (at worst one block unused today), never handed out twice.
+                    app.store.put(item, None).await?;
                     self.with_pool(slot, |pool| {
                         pool.counter_count = count;
                         pool.open.push(Block {
@@ -198,56 +217,64 @@ impl HotQuota {
                             used: 0,
                         });
                     });
-                    return Ok(true);
+                    return Ok(Refill::Opened { exact_used: None });
                 }
                 Err(StoreError::LimitExceeded { current, ceiling }) if current < ceiling => {
                     // Less than a block is left: take exactly what is.
                     units = u32::try_from(ceiling - current).unwrap_or(1);
                 }
-                Err(StoreError::LimitExceeded { .. }) => return self.sweep(app, slot).await,
+                Err(StoreError::LimitExceeded { current, .. }) => {
+                    self.with_pool(slot, |pool| pool.counter_count = current);
+                    return self.sweep(app, slot).await;
+                }
                 // The counter is still busy with requests counted on it directly (containers
                 // that have not yet seen the account marked hot): a block is worth waiting for.
-                Err(StoreError::Throttled(_)) if throttled < MAX_THROTTLED_ALLOCATIONS => {
-                    throttled += 1;
-                    tokio::time::sleep(ALLOCATION_BACKOFF * throttled).await;
+                Err(StoreError::Throttled(_)) if attempt < MAX_ALLOCATION_TRIES => {
+                    tokio::time::sleep(ALLOCATION_BACKOFF * attempt).await;
                 }
                 Err(err) => return Err(err),
             }
         }
+        Err(StoreError::Backend(
+            "the quota counter did not hand out a block".into(),
+        ))
     }
 
-    /// Every block of the day with room left, read strongly (others' unused units included).
-    async fn sweep(
-        &self,
-        app: &App,
-        slot: &(AccountId, NaiveDate, QuotaClass),
-    ) -> Result<bool, StoreError> {
-        let (account, day, class) = slot;
+    /// Reads the day's counter and every block of it strongly: the exact units used, and the
+    /// blocks taken under this limit that still have room.
+    async fn sweep(&self, app: &App, slot: &Slot) -> Result<Refill, StoreError> {
+        let (account, day, class, limit) = slot;
         let mut found = Vec::new();
+        let mut used = 0;
         let mut cursor = None;
         loop {
             let page = app
                 .store
                 .query(
-                    keyspace::quota_blocks(account, *day, class.as_str())
+                    keyspace::quota_counter_and_blocks(account, *day, class.as_str())
                         .consistent()
                         .with_limit(100)
                         .after(cursor),
                 )
                 .await?;
             for item in &page.items {
+                if keyspace::parse_quota_counter(&item.key.sk) != Some((*day, class.as_str())) {
+                    continue;
+                }
+                used += quota::units_used(item);
                 let number = |name: &str| item.attrs.get(name).and_then(serde_json::Value::as_i64);
-                let (Some(size), used) = (number("size"), number("count").unwrap_or(0)) else {
+                let (Some(size), Some(taken_under)) = (number("size"), number("limit")) else {
                     continue;
                 };
-                let Some(id) = item.key.sk.rsplit('#').next() else {
-                    continue;
-                };
-                if used < size {
+                let count = number("count").unwrap_or(0);
+                if taken_under == i64::from(*limit)
+                    && count < size
+                    && let Some(id) = item.key.sk.rsplit('#').next()
+                {
                     found.push(Block {
                         id: id.to_owned(),
                         size,
-                        used,
+                        used: count,
                     });
                 }
             }
@@ -256,8 +283,16 @@ impl HotQuota {
                 None => break,
             }
         }
-        let any = !found.is_empty();
-        self.with_pool(slot, |pool| pool.open = found);
-        Ok(any)
+        if found.is_empty() || used >= i64::from(*limit) {
+            return Ok(Refill::Spent { used });
+        }
+        self.with_pool(slot, |pool| {
+            // Start at a different block in every container.
+            pool.next = usize::try_from(crate::clock::now_unix()).unwrap_or(0) % found.len();
+            pool.open = found;
+        });
+        Ok(Refill::Opened {
+            exact_used: Some(used),
+        })
     }
 }

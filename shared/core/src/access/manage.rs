@@ -537,12 +537,13 @@ pub async fn update_account(app: &App, id: &str, patch: AccountPatch) -> Result<
 pub async fn mark_hot(app: &App, account_id: &crate::ids::AccountId) {
     let marked = async {
         let mut account = get_account(app, account_id.as_str()).await?;
+        // Already hot (another container was first): nothing to tell the others.
         if !account.hot_quota {
             account.hot_quota = true;
             account.updated_at = clock::now();
             accounts::save(app.store.as_ref(), &account).await?;
+            forget_account(app, account_id).await;
         }
-        forget_account(app, account_id).await;
         Ok::<_, ApiError>(())
     };
     if let Err(err) = marked.await {

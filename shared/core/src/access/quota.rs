@@ -192,17 +192,20 @@ pub fn allocation(
 /// The attribute of a counter that says how many of its units were handed to blocks.
 pub const ALLOCATED: &str = "allocated";
 
-/// The item of a new block of `units` (`size`), none used yet.
+/// The item of a new block of `units` (`size`), none used yet, taken under `limit` (a block
+/// serves only that limit: after a tier change the day's older blocks are left unused).
 pub fn block_item(
     account_id: &crate::ids::AccountId,
     class: QuotaClass,
     window: &Window,
     block: &str,
     units: u32,
+    limit: u32,
 ) -> crate::store::Item {
     let mut attrs = serde_json::Map::new();
     attrs.insert("size".into(), units.into());
     attrs.insert("count".into(), 0.into());
+    attrs.insert("limit".into(), limit.into());
     crate::store::Item::new(
         keyspace::quota_block(account_id, window.day, class.as_str(), block),
         attrs,

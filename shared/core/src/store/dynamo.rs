@@ -130,11 +130,10 @@ where
 {
     use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match err.code() {
-        Some(
-            code @ ("ThrottlingException"
-            | "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"),
-        ) => StoreError::Throttled(code.to_owned()),
+        // Not RequestLimitExceeded: that is the AWS account's request rate, not an item's.
+        Some(code @ ("ThrottlingException" | "ProvisionedThroughputExceededException")) => {
+            StoreError::Throttled(code.to_owned())
+        }
         _ => backend(err),
     }
 }

@@ -63,10 +63,12 @@ pub fn quota_block(account_id: &AccountId, day: NaiveDate, class: &str, block: &
     )
 }
 
-/// Every block of one day and class (a strongly consistent sweep when the counter is spent).
-pub fn quota_blocks(account_id: &AccountId, day: NaiveDate, class: &str) -> Query {
+/// One day's counter of a class and every block of it (a strongly consistent sweep when the
+/// counter has nothing left to hand out). The prefix also matches longer class names; readers
+/// keep the items whose parsed class is this one.
+pub fn quota_counter_and_blocks(account_id: &AccountId, day: NaiveDate, class: &str) -> Query {
     Query::partition(Table::Counters, account_partition(account_id))
-        .with_prefix(format!("QUOTA#{day}#{class}#"))
+        .with_prefix(format!("QUOTA#{day}#{class}"))
 }
 
 /// Reads the day and class back from a quota counter's (or one of its blocks') sort key.
