@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::accounts::{self, Account, AccountStatus};
+use super::hot::Taken;
 use super::keys::{self, KeyMode, KeyRecord, KeyRefusal};
 use super::quota::{self, QuotaState, Window};
 use super::tiers::{QuotaClass, Tier};
@@ -458,14 +459,21 @@ pub async fn admit(
             Err(StoreError::LimitExceeded { .. }) if blocks_allowed => {
                 take_from_block(app, caller, class, limit, &window, now, cells, true).await
             }
-            other => other.map(|used| Some((counter, used, true))),
+            other => other.map(|used| {
+                Some(Taken {
+                    counter,
+                    used,
+                    exact: true,
+                })
+            }),
         }
     };
-    let (counter, exact) = match taken {
-        Ok(Some((counter, used, exact))) => {
-            state.used = u32::try_from(used.max(0)).unwrap_or(limit).min(limit);
-            (counter, exact)
-        }
+    let Taken {
+        counter,
+        used,
+        exact,
+    } = match taken {
+        Ok(Some(taken)) => taken,
         Ok(None) | Err(StoreError::LimitExceeded { .. }) => {
             let ttl = std::time::Duration::from_secs(state.reset_in_seconds);
             app.cache
@@ -475,6 +483,7 @@ pub async fn admit(
         }
         Err(err) => return Err(Refused::Failed(ApiError::from(err))),
     };
+    state.used = u32::try_from(used.max(0)).unwrap_or(limit).min(limit);
     Ok(Admitted {
         state,
         at: now,
@@ -484,8 +493,7 @@ pub async fn admit(
     })
 }
 
-/// One unit from a quota block of a hot account: the item counted on, the units used today
-/// and whether that count is exact (else an estimate); `None` when the day's quota is used up.
+/// One unit from a quota block of a hot account; `None` when the day's quota is used up.
 #[allow(clippy::too_many_arguments)]
 async fn take_from_block(
     app: &App,
@@ -496,9 +504,8 @@ async fn take_from_block(
     now: chrono::DateTime<chrono::Utc>,
     cells: Option<&str>,
     counter_spent: bool,
-) -> Result<Option<(crate::store::Key, i64, bool)>, StoreError> {
-    let taken = app
-        .hot_quota
+) -> Result<Option<Taken>, StoreError> {
+    app.hot_quota
         .take(
             counter_spent,
             app,
@@ -510,10 +517,7 @@ async fn take_from_block(
             now,
             cells,
         )
-        .await?;
-    Ok(taken
-        .ok()
-        .map(|taken| (taken.counter, taken.used, taken.exact)))
+        .await
 }
 
 /// Gives back the unit [`admit`] took (the request ended in a client error, or replayed).

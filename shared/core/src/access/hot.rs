@@ -67,8 +67,9 @@ pub struct HotQuota {
     pools: Mutex<HashMap<Slot, Pool>>,
 }
 
-/// A unit taken from a block: the item it was counted on, and the units used today, counted
-/// exactly (`exact`, after a sweep) or estimated.
+/// A unit taken: the item it was counted on (the counter, or a block of it), and the units used
+/// today, counted exactly (`exact`: always on the counter, after a sweep on a block) or
+/// estimated.
 #[derive(Debug)]
 pub struct Taken {
     pub counter: Key,
@@ -88,8 +89,8 @@ const ALLOCATION_BACKOFF: std::time::Duration = std::time::Duration::from_millis
 enum Refill {
     /// A block was taken or blocks with room were found (with the exact count, after a sweep).
     Opened { exact_used: Option<i64> },
-    /// The day's units under this limit are all used (the exact count).
-    Spent { used: i64 },
+    /// The day's units under this limit are all used.
+    Spent,
 }
 
 impl HotQuota {
@@ -103,8 +104,8 @@ impl HotQuota {
         f(pools.entry(slot.clone()).or_default())
     }
 
-    /// Takes one unit of `class` for a hot account from a block: `Ok(Err(used))` when the
-    /// day's quota is used up (the exact count). `counter_spent`: the counter just refused a
+    /// Takes one unit of `class` for a hot account from a block: `None` when the day's quota
+    /// is used up. `counter_spent`: the counter just refused a
     /// unit, so look for blocks with room before asking it for a block.
     #[allow(clippy::too_many_arguments)]
     pub async fn take(
@@ -118,7 +119,7 @@ impl HotQuota {
         window: &Window,
         now: DateTime<Utc>,
         endpoint: Option<&str>,
-    ) -> Result<Result<Taken, i64>, StoreError> {
+    ) -> Result<Option<Taken>, StoreError> {
         let slot = (account.clone(), window.day, class, limit);
         let mut refills = 0;
         let mut exact = None;
@@ -145,7 +146,7 @@ impl HotQuota {
                 };
                 match refilled {
                     Refill::Opened { exact_used } => exact = exact_used.or(exact),
-                    Refill::Spent { used } => return Ok(Err(used)),
+                    Refill::Spent => return Ok(None),
                 }
                 continue;
             };
@@ -162,7 +163,7 @@ impl HotQuota {
                         pool.open.retain(|b| b.used < b.size);
                         pool.estimate()
                     });
-                    return Ok(Ok(match exact {
+                    return Ok(Some(match exact {
                         // Counted a moment ago, before this unit.
                         Some(counted) => Taken {
                             counter,
@@ -184,7 +185,7 @@ impl HotQuota {
                     refills += 1;
                     match self.refill(app, &slot, window).await? {
                         Refill::Opened { exact_used } => exact = exact_used.or(exact),
-                        Refill::Spent { used } => return Ok(Err(used)),
+                        Refill::Spent => return Ok(None),
                     }
                 }
                 Err(err) => return Err(err),
@@ -284,7 +285,7 @@ impl HotQuota {
             }
         }
         if found.is_empty() || used >= i64::from(*limit) {
-            return Ok(Refill::Spent { used });
+            return Ok(Refill::Spent);
         }
         self.with_pool(slot, |pool| {
             // Start at a different block in every container.
