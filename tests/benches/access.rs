@@ -48,6 +48,7 @@ async fn setup(db: EmbeddedDb, analytics: bool) -> (Router, String) {
             name: "bench".into(),
             tier: Tier::Unlimited,
             key_name: None,
+            activity_events: true,
         },
     )
     .await

@@ -74,14 +74,21 @@ async fn account_with_endpoint(
             name: "bench".into(),
             tier: Tier::Unlimited,
             key_name: None,
+            activity_events: true,
         },
     )
     .await
     .unwrap();
     let account = created.account.id.clone();
+    let caller = orrery::access::auth::authenticate(
+        app,
+        &orrery_tests::bearer_headers(&created.api_key.key),
+    )
+    .await
+    .unwrap();
     let (endpoint, _) = endpoints::create(
         app,
-        &account,
+        &caller,
         NewEndpoint {
             url: url.to_owned(),
             event_types,

@@ -44,10 +44,20 @@ async fn measured(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_warm_metered_cached_chart_costs_one_write_unit_and_no_read() {
+async fn a_warm_metered_cached_chart_costs_one_write_unit_and_nothing_else() {
     let (backend, meter) = measured(Config::default()).await;
     let server = orrery_tests::serve_without_workers(backend).await;
-    let (_, key) = create_account(&server, "free").await;
+    // An account as the admin API makes it by default: activity events off, so a chart publishes
+    // no event and its one write is its whole cost (docs/cost.md).
+    let created = server
+        .as_key(orrery_tests::ADMIN_KEY)
+        .post(
+            "/v1/admin/accounts",
+            serde_json::json!({"name": "Acme", "tier": "free"}),
+        )
+        .expect(StatusCode::CREATED)
+        .await;
+    let key = created["api_key"]["key"].as_str().unwrap().to_owned();
 
     // The first call warms the container (pepper, key, account) and the chart cache.
     let (status, _) = server.post_json("/v1/charts", &key, london()).await;
@@ -77,6 +87,30 @@ async fn a_warm_metered_cached_chart_costs_one_write_unit_and_no_read() {
             "a metered cached chart is one write unit and no read"
         );
     }
+    // All-in: nothing queued for the events consumer but the account's first `key.created`.
+    let mut queued = Vec::new();
+    loop {
+        let received = server
+            .app()
+            .queues
+            .events
+            .main
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap();
+        if received.is_empty() {
+            break;
+        }
+        queued.extend(received);
+    }
+    let types: Vec<String> = queued
+        .iter()
+        .map(|message| {
+            let event: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+            event["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(types, ["key.created"], "six charts, no event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -16,6 +16,7 @@ on_both_backends!(
     expired_cursors_are_a_410_naming_where_the_log_starts,
     a_lagging_replica_is_not_mistaken_for_expiry,
     another_accounts_log_is_invisible_and_bad_queries_are_problems,
+    activity_events_are_off_unless_the_account_turns_them_on,
 );
 
 /// Polls `/v1/events{query}` until it holds `count` events (the consumer runs in the background).
@@ -262,5 +263,92 @@ async fn a_lagging_replica_is_not_mistaken_for_expiry(kind: Backend) {
     assert_eq!(
         page.events.iter().map(|e| e.cursor.0).collect::<Vec<_>>(),
         [2, 3, 4, 5]
+    );
+}
+
+/// `chart.calculated` and `reading.generated` cost more to log than the request that raised them
+/// (docs/cost.md): an account publishes them only once the operator turns them on, and a webhook
+/// cannot subscribe to them before (a 422 that stores nothing).
+async fn activity_events_are_off_unless_the_account_turns_them_on(kind: Backend) {
+    let server = orrery_tests::serve(orrery_tests::backend(kind).await).await;
+    let created = server
+        .as_key(orrery_tests::ADMIN_KEY)
+        .post(
+            "/v1/admin/accounts",
+            json!({"name": "Quiet", "tier": "basic"}),
+        )
+        .expect(StatusCode::CREATED)
+        .await;
+    assert_eq!(created["account"]["activity_events"], false, "{created}");
+    let account = created["account"]["id"].as_str().unwrap().to_owned();
+    let key = created["api_key"]["key"].as_str().unwrap().to_owned();
+    let as_owner = || server.as_key(&key);
+
+    as_owner()
+        .post("/v1/charts", london())
+        .expect(StatusCode::OK)
+        .await;
+    as_owner()
+        .post("/v1/readings", london())
+        .expect(StatusCode::OK)
+        .await;
+    let refused = as_owner()
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://example.com/hook", "event_types": ["key.created", "chart.calculated"]}),
+        )
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
+    assert!(
+        refused.to_string().contains("activity event"),
+        "the problem says why: {refused}"
+    );
+    let hooks = as_owner().get("/v1/webhooks").expect(StatusCode::OK).await;
+    assert_eq!(hooks["data"], json!([]), "the refusal stored nothing");
+    // A key created after the chart and the reading: once its event is logged, theirs would be.
+    as_owner()
+        .post("/v1/api-keys", json!({"name": "after"}))
+        .expect(StatusCode::CREATED)
+        .await;
+    let quiet = events_when(&server, &key, "", 2).await;
+    let types = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(types(&quiet), ["key.created", "key.created"], "{quiet}");
+
+    let patched = server
+        .as_key(orrery_tests::ADMIN_KEY)
+        .patch(
+            &format!("/v1/admin/accounts/{account}"),
+            json!({"activity_events": true}),
+        )
+        .expect(StatusCode::OK)
+        .await;
+    assert_eq!(patched["activity_events"], true, "{patched}");
+    as_owner()
+        .post("/v1/charts", london())
+        .expect(StatusCode::OK)
+        .await;
+    as_owner()
+        .post("/v1/readings", london())
+        .expect(StatusCode::OK)
+        .await;
+    as_owner()
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://example.com/hook", "event_types": ["chart.calculated"]}),
+        )
+        .expect(StatusCode::CREATED)
+        .await;
+    let loud = events_when(&server, &key, "?after=2", 2).await;
+    assert_eq!(
+        types(&loud),
+        ["chart.calculated", "reading.generated"],
+        "{loud}"
     );
 }

@@ -597,13 +597,15 @@ pub fn bearer_headers(key: &str) -> axum::http::HeaderMap {
     headers
 }
 
-/// A new account on `tier` through the admin API: its id and its first key.
+/// A new account on `tier` through the admin API, with activity events on (the suites watch
+/// `chart.calculated`; `events::activity_events_are_off_unless_the_account_turns_them_on` covers
+/// the default): its id and its first key.
 pub async fn create_account(server: &TestApp, tier: &str) -> (String, String) {
     let created = server
         .as_key(ADMIN_KEY)
         .post(
             "/v1/admin/accounts",
-            serde_json::json!({"name": "Acme", "tier": tier}),
+            serde_json::json!({"name": "Acme", "tier": tier, "activity_events": true}),
         )
         .expect(reqwest::StatusCode::CREATED)
         .await;
@@ -623,7 +625,8 @@ pub async fn admin_account(client: &reqwest::Client, base: &str, tier: &str) -> 
     )
 }
 
-/// The admin API's whole answer to creating an account on `tier` (the account and its key).
+/// The admin API's whole answer to creating an account on `tier` (the account and its key), with
+/// activity events on.
 pub async fn admin_account_created(
     client: &reqwest::Client,
     base: &str,
@@ -632,7 +635,7 @@ pub async fn admin_account_created(
     client
         .post(format!("{base}/v1/admin/accounts"))
         .bearer_auth(ADMIN_KEY)
-        .json(&serde_json::json!({"name": "Acme", "tier": tier}))
+        .json(&serde_json::json!({"name": "Acme", "tier": tier, "activity_events": true}))
         .send()
         .await
         .unwrap()
@@ -676,8 +679,8 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// A new free-tier account made through the domain API (no server): the account and its
-/// first key, shown once.
+/// A new free-tier account made through the domain API (no server), with activity events on (the
+/// suites watch `chart.calculated`): the account and its first key, shown once.
 pub async fn new_free_account(app: &App) -> orrery::access::manage::NewAccountView {
     orrery::access::manage::create_account(
         app,
@@ -685,6 +688,7 @@ pub async fn new_free_account(app: &App) -> orrery::access::manage::NewAccountVi
             name: "Acme".into(),
             tier: orrery::access::Tier::Free,
             key_name: None,
+            activity_events: true,
         },
     )
     .await

@@ -108,7 +108,7 @@ async fn create(
         return save_chart(&app, &caller, &headers, &request, &presentation).await;
     }
     let computed = compute(&app, &request, "").await?;
-    orrery_charts::compute::publish_calculated(&app, &caller.account_id, &request, &computed).await;
+    orrery_charts::compute::publish_calculated(&app, &caller, &request, &computed).await;
     let mut leading = Map::new();
     leading.insert(
         "name".into(),
@@ -143,8 +143,7 @@ async fn save_chart(
         Some(saved) => (saved, true),
         None => {
             let computed = compute(app, request, "").await?;
-            orrery_charts::compute::publish_calculated(app, &caller.account_id, request, &computed)
-                .await;
+            orrery_charts::compute::publish_calculated(app, caller, request, &computed).await;
             saved::save(
                 app,
                 &caller.account_id,

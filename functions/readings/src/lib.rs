@@ -24,7 +24,7 @@ async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<axum::response::Response, ApiError> {
     let chart = ChartRef::from_value(body, "").map_err(ApiError::Validation)?;
-    let reading = orrery_charts::reading::generate(&app, &caller.account_id, chart).await?;
+    let reading = orrery_charts::reading::generate(&app, &caller, chart).await?;
     let cache_use = reading.chart.cache_use;
     let mut response = axum::response::IntoResponse::into_response(Json(reading));
     if let Some(cache_use) = cache_use {

@@ -47,8 +47,7 @@ async fn create(
     ApiJson(request): ApiJson<NewEndpoint>,
 ) -> Result<Response, ApiError> {
     let key = idempotency::from_headers(&headers)?;
-    let (created, replayed) =
-        endpoints::create(&app, &caller.account_id, request, key.as_deref()).await?;
+    let (created, replayed) = endpoints::create(&app, &caller, request, key.as_deref()).await?;
     let location = format!("/v1/webhooks/{}", created.endpoint.id);
     let response = (idempotency::status(replayed), Json(created)).into_response();
     Ok(idempotency::mark_created(response, &location, replayed))
@@ -99,9 +98,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<EndpointPatch>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    Ok(Json(
-        endpoints::update(&app, &caller.account_id, &id, patch).await?,
-    ))
+    Ok(Json(endpoints::update(&app, &caller, &id, patch).await?))
 }
 
 #[utoipa::path(

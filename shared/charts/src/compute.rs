@@ -130,18 +130,16 @@ pub fn calculated_event_data(request: &ChartRequest, chart: &ComputedChart) -> V
     Value::Object(data)
 }
 
+/// Publishes the chart's `chart.calculated` event, if the caller's account has activity events.
 pub async fn publish_calculated(
     app: &App,
-    account_id: &orrery::ids::AccountId,
+    caller: &orrery::access::Caller,
     request: &ChartRequest,
     chart: &ComputedChart,
 ) {
-    orrery::events::publish(
-        app,
-        EventType::ChartCalculated,
-        account_id,
-        calculated_event_data(request, chart),
-    )
+    orrery::events::publish_activity(app, caller, EventType::ChartCalculated, || {
+        calculated_event_data(request, chart)
+    })
     .await;
 }
 

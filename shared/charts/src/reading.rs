@@ -375,25 +375,27 @@ fn balance(texts: &Texts, chart: &Chart) -> Result<Vec<ReadingItem>, ApiError> {
     Ok(balance)
 }
 
-/// A reading of `chart` for the account, with its `reading.generated` event (one publish, held
-/// until the request's answer like every event).
+/// A reading of `chart` for the caller's account, with its `reading.generated` event if the
+/// account has activity events (held until the request's answer like every event).
 pub async fn generate(
     app: &orrery::App,
-    account_id: &orrery::ids::AccountId,
+    caller: &orrery::access::Caller,
     chart: crate::ChartRef,
 ) -> Result<Reading, ApiError> {
-    let (label, chart) = chart.load(app, account_id, "").await?;
+    let (label, chart) = chart.load(app, &caller.account_id, "").await?;
     let reading = reading(&chart, label)?;
-    orrery::events::publish(
+    orrery::events::publish_activity(
         app,
+        caller,
         orrery::events::EventType::ReadingGenerated,
-        account_id,
-        serde_json::json!({
-            "chart_id": reading.chart.chart_id,
-            "input_hash": reading.chart.input_hash,
-            "name": reading.chart.name,
-            "sections": reading.sections.len(),
-        }),
+        || {
+            serde_json::json!({
+                "chart_id": reading.chart.chart_id,
+                "input_hash": reading.chart.input_hash,
+                "name": reading.chart.name,
+                "sections": reading.sections.len(),
+            })
+        },
     )
     .await;
     Ok(reading)

@@ -36,6 +36,11 @@ pub struct Account {
     /// API or on the first throttled counter write.
     #[serde(default)]
     pub hot_quota: bool,
+    /// Publish the per-request activity events (`chart.calculated`, `reading.generated`) to the
+    /// event log and webhooks. Off by default: logging an event costs more than the request that
+    /// raised it (docs/cost.md), so it is a setting the operator turns on for an account.
+    #[serde(default)]
+    pub activity_events: bool,
 }
 
 pub fn account_key(id: &crate::ids::AccountId) -> Key {
@@ -56,6 +61,7 @@ impl Account {
             updated_at: now,
             version: 0,
             hot_quota: false,
+            activity_events: false,
         }
     }
 

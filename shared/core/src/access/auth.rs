@@ -38,6 +38,8 @@ pub struct Caller {
     pub mode: KeyMode,
     /// The account counts its requests on quota blocks (`access::hot`).
     pub hot_quota: bool,
+    /// The account's requests publish activity events (`EventType::ACTIVITY`).
+    pub activity_events: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -144,6 +146,7 @@ pub(super) async fn caller_of(app: &App, record: KeyRecord) -> Result<Caller, Ap
         scopes: record.scopes,
         mode: record.mode,
         hot_quota: account.hot_quota,
+        activity_events: account.activity_events,
     })
 }
 

@@ -420,6 +420,10 @@ pub struct NewAccountRequest {
     #[serde(default)]
     #[schema(schema_with = first_key_name_schema)]
     pub key_name: Option<String>,
+    /// Publish the per-request activity events (`chart.calculated`, `reading.generated`); off
+    /// unless set.
+    #[serde(default)]
+    pub activity_events: bool,
 }
 
 fn default_tier() -> Tier {
@@ -445,7 +449,10 @@ pub async fn create_account(
     request: NewAccountRequest,
 ) -> Result<NewAccountView, ApiError> {
     validate_name(&request.name)?;
-    let account = Account::new(&request.name, request.tier);
+    let account = Account {
+        activity_events: request.activity_events,
+        ..Account::new(&request.name, request.tier)
+    };
     let key_request = NewKeyRequest {
         name: request.key_name.unwrap_or_else(|| "default".into()),
         ..NewKeyRequest::default()
@@ -503,6 +510,10 @@ pub struct AccountPatch {
     /// second; see docs/data-model.md, "Hot accounts").
     #[serde(default)]
     pub hot_quota: Option<bool>,
+    /// Publish the per-request activity events (`chart.calculated`, `reading.generated`) to the
+    /// event log and webhooks (see docs/cost.md for what each costs).
+    #[serde(default)]
+    pub activity_events: Option<bool>,
 }
 
 /// Changes an account (the billing hook): takes effect at once in this container and within the
@@ -523,6 +534,9 @@ pub async fn update_account(app: &App, id: &str, patch: AccountPatch) -> Result<
     }
     if let Some(hot) = patch.hot_quota {
         account.hot_quota = hot;
+    }
+    if let Some(activity) = patch.activity_events {
+        account.activity_events = activity;
     }
     account.updated_at = clock::now();
     // A concurrent change makes this a 409 (`ConditionFailed` → Conflict): retry with fresh data.

@@ -122,6 +122,7 @@ mod tests {
     fn caller() -> Caller {
         Caller {
             hot_quota: false,
+            activity_events: false,
             account_id: AccountId::generate(),
             key_id: KeyId::generate(),
             tier: Tier::Free,

@@ -86,6 +86,16 @@ impl EventType {
         EventType::UsageThreshold,
     ];
 
+    /// The per-request activity events: one for every chart or reading served, published only
+    /// for accounts that turn them on (`Account::activity_events`), since logging an event costs
+    /// more than serving the request that raised it.
+    pub const ACTIVITY: [EventType; 2] = [EventType::ChartCalculated, EventType::ReadingGenerated];
+
+    /// Whether this is a per-request activity event (see [`Self::ACTIVITY`]).
+    pub fn is_activity(self) -> bool {
+        Self::ACTIVITY.contains(&self)
+    }
+
     /// Whether webhook endpoints can receive events of this type.
     pub fn is_deliverable(self) -> bool {
         Self::DELIVERABLE.contains(&self)

@@ -41,6 +41,24 @@ pub async fn publish(app: &App, kind: EventType, account_id: &crate::ids::Accoun
     }
 }
 
+/// Publishes an activity event (`EventType::ACTIVITY`) of `caller`'s request, if its account
+/// has activity events on; otherwise nothing is sent.
+pub async fn publish_activity(
+    app: &App,
+    caller: &crate::access::Caller,
+    kind: EventType,
+    data: impl FnOnce() -> Value,
+) {
+    debug_assert!(
+        kind.is_activity(),
+        "{} is not an activity event",
+        kind.as_str()
+    );
+    if caller.activity_events {
+        publish(app, kind, &caller.account_id, data()).await;
+    }
+}
+
 /// The layer every router runs under: sends the events a request published only if it ended in
 /// a 2xx that is not an idempotent replay.
 pub async fn within_request(req: Request, next: Next) -> Response {

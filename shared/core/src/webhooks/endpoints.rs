@@ -102,6 +102,8 @@ pub struct EndpointPatch {
 pub struct EventTypeInfo {
     pub name: &'static str,
     pub description: &'static str,
+    /// A per-request activity event: published only for accounts with activity events on.
+    pub activity: bool,
 }
 
 /// Every event type an endpoint can subscribe to.
@@ -110,10 +112,15 @@ pub fn catalogue() -> Vec<EventTypeInfo> {
         .iter()
         .map(|kind| EventTypeInfo {
             name: kind.as_str(),
+            activity: kind.is_activity(),
             description: match kind {
-                EventType::ChartCalculated => "A chart was computed (POST /v1/charts).",
+                EventType::ChartCalculated => {
+                    "A chart was computed (POST /v1/charts). Activity event: only for accounts with activity events on."
+                }
                 EventType::ChartSaved => "A chart was saved under the account.",
-                EventType::ReadingGenerated => "A natal reading was generated.",
+                EventType::ReadingGenerated => {
+                    "A natal reading was generated. Activity event: only for accounts with activity events on."
+                }
                 EventType::KeyCreated => "An API key was created.",
                 EventType::KeyRevoked => "An API key was revoked.",
                 EventType::WebhookTest => "A test delivery (POST /v1/webhooks/{id}/test).",
@@ -144,18 +151,32 @@ fn validate_url(url: &str, app: &App) -> Result<String, FieldError> {
         .map_err(|refusal| FieldError::new("url", refusal.to_string()))
 }
 
-fn validate_event_types(types: &[String]) -> Result<Vec<String>, FieldError> {
+/// The event types an endpoint asks for, once each. An activity event type is refused while the
+/// account has activity events off: the endpoint would wait for events that are never published.
+fn validate_event_types(
+    types: &[String],
+    activity_events: bool,
+) -> Result<Vec<String>, FieldError> {
     let mut accepted: Vec<String> = Vec::with_capacity(types.len());
     for name in types {
-        if !EventType::DELIVERABLE
-            .iter()
-            .any(|kind| kind.as_str() == name)
-        {
+        let Some(kind) = EventType::DELIVERABLE
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+        else {
             return Err(FieldError::new(
                 "event_types",
                 format!(
                     "unknown event type {name:?}; accepted: {}",
                     EventType::DELIVERABLE.map(|k| k.as_str()).join(", ")
+                ),
+            ));
+        };
+        if kind.is_activity() && !activity_events {
+            return Err(FieldError::new(
+                "event_types",
+                format!(
+                    "{name} is an activity event, and activity events are off for this account \
+                     (the operator turns them on: `activity_events` on the account)"
                 ),
             ));
         }
@@ -196,7 +217,7 @@ fn count_change(account_id: &crate::ids::AccountId, by: i64) -> crate::store::Wr
 
 pub async fn create(
     app: &App,
-    account_id: &crate::ids::AccountId,
+    caller: &crate::access::Caller,
     request: NewEndpoint,
     idempotency_key: Option<&str>,
 ) -> Result<(CreatedEndpointView, bool), ApiError> {
@@ -204,7 +225,8 @@ pub async fn create(
     let url = validate_url(&request.url, app)
         .map_err(|e| errors.push(e))
         .ok();
-    let event_types = validate_event_types(&request.event_types)
+    let account_id = &caller.account_id;
+    let event_types = validate_event_types(&request.event_types, caller.activity_events)
         .map_err(|e| errors.push(e))
         .ok();
     let description = validate_description(request.description.as_deref())
@@ -354,10 +376,11 @@ async fn save(app: &App, mut record: EndpointRecord) -> Result<EndpointRecord, A
 
 pub async fn update(
     app: &App,
-    account_id: &crate::ids::AccountId,
+    caller: &crate::access::Caller,
     id: &str,
     patch: EndpointPatch,
 ) -> Result<EndpointView, ApiError> {
+    let account_id = &caller.account_id;
     let mut record = own(app, account_id, id).await?;
     let mut errors = Vec::new();
     if let Some(url) = &patch.url {
@@ -367,7 +390,7 @@ pub async fn update(
         }
     }
     if let Some(types) = &patch.event_types {
-        match validate_event_types(types) {
+        match validate_event_types(types, caller.activity_events) {
             Ok(types) => record.event_types = types,
             Err(e) => errors.push(e),
         }
