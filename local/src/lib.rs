@@ -74,7 +74,7 @@ pub fn routes(app: &App) -> Router {
 
 /// Every function's routes with the platform layers: what `orrery-local` serves.
 pub fn router(app: App) -> Router {
-    orrery::http::platform_layers(routes(&app), app.config.max_body_bytes)
+    orrery::http::platform_layers(routes(&app), orrery::http::Platform::of(&app.config))
 }
 
 /// hyper's own limits on a request head, set far above the API's (`orrery::http::MAX_*`): a

@@ -58,7 +58,7 @@ async fn setup(db: EmbeddedDb, analytics: bool) -> (Router, String) {
         .route("/bare", get(|| async { "ok" }))
         .merge(metered(probe, &app, QuotaClass::Management, "keys"));
     (
-        orrery::http::platform_layers(routes, app.config.max_body_bytes),
+        orrery::http::platform_layers(routes, orrery::http::Platform::of(&app.config)),
         created.api_key.key,
     )
 }

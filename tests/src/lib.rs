@@ -551,7 +551,8 @@ async fn serve_routes(
         orrery_local::spawn_workers(&backend.app, shutdown.clone());
     }
     let routes = extend(orrery_local::routes(&backend.app));
-    let router = orrery::http::platform_layers(routes, backend.app.config.max_body_bytes);
+    let router =
+        orrery::http::platform_layers(routes, orrery::http::Platform::of(&backend.app.config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let mut server_shutdown = shutdown;

@@ -35,8 +35,10 @@ mod tests {
     /// Runs an API Gateway event from `events/` through the router as Lambda would.
     async fn invoke(event: &str) -> axum::response::Response {
         let app = orrery::App::in_memory().unwrap();
-        let router =
-            orrery::http::platform_layers(super::router(app.clone()), app.config.max_body_bytes);
+        let router = orrery::http::platform_layers(
+            super::router(app.clone()),
+            orrery::http::Platform::of(&app.config),
+        );
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
         let (parts, body) = request.into_parts();
         let request = http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));

@@ -200,7 +200,7 @@ mod tests {
     async fn invoke(event: &str) -> axum::response::Response {
         let router = orrery::http::platform_layers_with(
             super::router(),
-            orrery::http::DEFAULT_MAX_BODY_BYTES,
+            orrery::http::Platform::default(),
             super::unrouted_fallback(),
         );
         let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");

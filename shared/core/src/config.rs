@@ -91,6 +91,10 @@ pub struct Config {
     /// Whether the DynamoDB adapter asks for and logs the capacity every call consumed
     /// (`ORRERY_DYNAMODB_CAPACITY_LOG`, default off; target `orrery::capacity`).
     pub log_dynamodb_capacity: bool,
+    /// The share (0–1) of successful, fast requests that write a request log line
+    /// (`ORRERY_REQUEST_LOG_SAMPLE`, default 1: every one). Errors, 429s and requests slower
+    /// than `http::SLOW_REQUEST` are always logged; each line says the rate it was sampled at.
+    pub request_log_sample: f64,
     /// Whether an account whose quota counter write is throttled is marked hot at once and
     /// counts on quota blocks from then on (`ORRERY_HOT_QUOTA_AUTO`, default on; off, only the
     /// admin API marks accounts hot and a throttled counter is a 500).
@@ -121,6 +125,7 @@ impl Default for Config {
             analytics_flush_interval: crate::analytics::MAX_FLUSH_INTERVAL,
             analytics: true,
             log_dynamodb_capacity: false,
+            request_log_sample: 1.0,
             hot_quota_auto: true,
             dynamodb: ClientSettings::default(),
         }
@@ -231,6 +236,16 @@ impl Config {
             ),
             analytics: env_or("ORRERY_ANALYTICS", true)?,
             log_dynamodb_capacity: env_or("ORRERY_DYNAMODB_CAPACITY_LOG", false)?,
+            request_log_sample: {
+                let sample = env_or("ORRERY_REQUEST_LOG_SAMPLE", 1.0f64)?;
+                if !(0.0..=1.0).contains(&sample) {
+                    return Err(ConfigError {
+                        variable: "ORRERY_REQUEST_LOG_SAMPLE",
+                        reason: format!("must be within 0..=1, not {sample}"),
+                    });
+                }
+                sample
+            },
             hot_quota_auto: env_or("ORRERY_HOT_QUOTA_AUTO", true)?,
             dynamodb: dynamodb_client_settings()?,
         })

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -264,11 +264,34 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 #[derive(Debug, Clone, Copy)]
 struct BodyLimit(usize);
 
+/// What the platform layers take from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Platform {
+    pub max_body_bytes: usize,
+    /// The share of successful, fast requests that write a log line (see [`RequestLog`]).
+    pub request_log_sample: f64,
+}
+
+impl Platform {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes,
+            request_log_sample: config.request_log_sample,
+        }
+    }
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Self::of(&crate::config::Config::default())
+    }
+}
+
 /// Wraps a router with the platform behaviour every function shares.
-pub fn platform_layers(router: Router, max_body_bytes: usize) -> Router {
+pub fn platform_layers(router: Router, platform: Platform) -> Router {
     platform_layers_with(
         router,
-        max_body_bytes,
+        platform,
         axum::routing::any(|| async { ApiError::NotFound("No resource at this path.".into()) }),
     )
 }
@@ -276,9 +299,16 @@ pub fn platform_layers(router: Router, max_body_bytes: usize) -> Router {
 /// [`platform_layers`] with another answer for paths no route has.
 pub fn platform_layers_with(
     router: Router,
-    max_body_bytes: usize,
+    platform: Platform,
     fallback: axum::routing::MethodRouter,
 ) -> Router {
+    let Platform {
+        max_body_bytes,
+        request_log_sample,
+    } = platform;
+    let log = RequestLog {
+        sample: request_log_sample,
+    };
     router
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -288,7 +318,7 @@ pub fn platform_layers_with(
         .layer(middleware::from_fn(
             move |mut req: Request, next: Next| async move {
                 req.extensions_mut().insert(BodyLimit(max_body_bytes));
-                request_span(req, next).await
+                request_span(req, next, log).await
             },
         ))
 }
@@ -333,9 +363,45 @@ fn oversized_head(req: &Request) -> Option<ApiError> {
     None
 }
 
+/// A request slower than this is always logged, whatever the sample rate.
+pub const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Which requests write the one "response" log line. At a million requests the lines cost about
+/// as much as the compute (docs/cost.md), so a deployment may keep only a share of the ordinary
+/// ones; every 4xx, 5xx and slow request is kept, and each line carries `sample_rate` so that
+/// counts taken from the logs can be scaled back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RequestLog {
+    sample: f64,
+}
+
+impl RequestLog {
+    /// The rate this response is logged at, or `None` when it is left out. `draw` is uniform in
+    /// [0, 1).
+    fn rate(&self, status: StatusCode, latency: std::time::Duration, draw: f64) -> Option<f64> {
+        let always =
+            status.is_client_error() || status.is_server_error() || latency >= SLOW_REQUEST;
+        if always || self.sample >= 1.0 {
+            Some(1.0)
+        } else {
+            (draw < self.sample).then_some(self.sample)
+        }
+    }
+}
+
+/// A uniform draw in [0, 1) from the OS generator (one 8-byte read, only when sampling).
+fn uniform_draw() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.0;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Picks the request id (a sane caller-supplied `x-request-id`, else Lambda's, else a new one),
-/// runs the request inside a span that carries it, and echoes it on the response.
-async fn request_span(mut req: Request, next: Next) -> Response {
+/// runs the request inside a span that carries it, logs the response (see [`RequestLog`]) and
+/// echoes the id on it.
+async fn request_span(mut req: Request, next: Next, log: RequestLog) -> Response {
     let request_id = req
         .headers()
         .get(&REQUEST_ID_HEADER)
@@ -365,13 +431,22 @@ async fn request_span(mut req: Request, next: Next) -> Response {
     );
     let started = std::time::Instant::now();
     let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "response"
-        );
-    });
+    let latency = started.elapsed();
+    let draw = if log.sample < 1.0 {
+        uniform_draw()
+    } else {
+        0.0
+    };
+    if let Some(sample_rate) = log.rate(response.status(), latency, draw) {
+        span.in_scope(|| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                latency_ms = latency.as_millis() as u64,
+                sample_rate,
+                "response"
+            );
+        });
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -390,6 +465,33 @@ pub fn with_content_type(body: impl Into<Body>, content_type: &'static str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_and_slow_requests_are_always_logged_and_the_rest_sampled() {
+        let fast = std::time::Duration::from_millis(3);
+        let sampled = RequestLog { sample: 0.05 };
+        assert_eq!(sampled.rate(StatusCode::OK, fast, 0.049), Some(0.05));
+        assert_eq!(sampled.rate(StatusCode::OK, fast, 0.05), None);
+        for status in [
+            StatusCode::NOT_FOUND,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            assert_eq!(sampled.rate(status, fast, 0.99), Some(1.0), "{status}");
+        }
+        assert_eq!(sampled.rate(StatusCode::OK, SLOW_REQUEST, 0.99), Some(1.0));
+        let every = RequestLog { sample: 1.0 };
+        assert_eq!(every.rate(StatusCode::OK, fast, 0.999), Some(1.0));
+        let none = RequestLog { sample: 0.0 };
+        assert_eq!(none.rate(StatusCode::OK, fast, 0.0), None);
+        let draws: Vec<f64> = (0..1000).map(|_| uniform_draw()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let below = draws.iter().filter(|d| **d < 0.5).count();
+        assert!(
+            (350..650).contains(&below),
+            "uniform-ish: {below} of 1000 below 0.5"
+        );
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -12,11 +12,11 @@ use crate::queue::Queue;
 pub async fn run_http(router: fn(App) -> axum::Router) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let app = App::from_env_aws().await?;
-    let max_body_bytes = app.config.max_body_bytes;
+    let platform = crate::http::Platform::of(&app.config);
     // Never told to stop: the container's end is the process's.
     let (_keep, never) = tokio::sync::watch::channel(false);
     crate::analytics::spawn_flusher(app.clone(), never);
-    lambda_http::run(crate::http::platform_layers(router(app), max_body_bytes)).await
+    lambda_http::run(crate::http::platform_layers(router(app), platform)).await
 }
 
 /// An HTTP function whose responses stream (a function URL in `RESPONSE_STREAM` mode: API
@@ -24,14 +24,11 @@ pub async fn run_http(router: fn(App) -> axum::Router) -> Result<(), lambda_http
 pub async fn run_http_streaming(router: fn(App) -> axum::Router) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let app = App::from_env_aws().await?;
-    let max_body_bytes = app.config.max_body_bytes;
+    let platform = crate::http::Platform::of(&app.config);
     let (_keep, never) = tokio::sync::watch::channel(false);
     crate::analytics::spawn_flusher(app.clone(), never);
-    lambda_http::run_with_streaming_response(crate::http::platform_layers(
-        router(app),
-        max_body_bytes,
-    ))
-    .await
+    lambda_http::run_with_streaming_response(crate::http::platform_layers(router(app), platform))
+        .await
 }
 
 /// An SQS consumer: logs, `App` from the environment, then every SQS event handled by the
