@@ -49,6 +49,7 @@ mod batches;
 mod cache;
 mod capacity;
 mod charts;
+mod compaction;
 mod crash;
 mod deliveries;
 mod dynamodb_client;

@@ -55,6 +55,8 @@ pub struct App {
     pub analytics: Arc<crate::analytics::Aggregator>,
     /// This container's quota blocks of hot accounts.
     pub hot_quota: Arc<crate::access::hot::HotQuota>,
+    /// Which quota counters this container compacted this hour (`access::compaction`).
+    pub compaction_marks: Arc<crate::access::compaction::CompactionMarks>,
     /// Loaded on first use (one secret read per container), not at cold start.
     key_hasher: Arc<tokio::sync::OnceCell<KeyHasher>>,
     cursor_seal: Arc<tokio::sync::OnceCell<crate::store::CursorSeal>>,
@@ -89,6 +91,7 @@ impl App {
                 config.analytics_flush_interval,
             )),
             hot_quota: Arc::default(),
+            compaction_marks: Arc::default(),
             config: Arc::new(config),
             store,
             queues,

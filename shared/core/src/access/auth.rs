@@ -462,13 +462,15 @@ pub async fn admit(
             Err(StoreError::LimitExceeded { .. }) if blocks_allowed => {
                 take_from_block(app, caller, class, limit, &window, now, cells, true).await
             }
-            other => other.map(|used| {
-                Some(Taken {
+            Ok(used) => {
+                super::compaction::after_admission(app, &caller.account_id, class, now).await;
+                Ok(Some(Taken {
                     counter,
                     used,
                     exact: true,
-                })
-            }),
+                }))
+            }
+            Err(err) => Err(err),
         }
     };
     let Taken {

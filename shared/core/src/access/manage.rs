@@ -44,7 +44,7 @@ pub struct CreatedKeyView {
 }
 
 /// Usage read from the account's daily counters.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct UsageIndex {
     /// key id → day → class → count.
     pub days: HashMap<String, BTreeMap<NaiveDate, BTreeMap<&'static str, i64>>>,

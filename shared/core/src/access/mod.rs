@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod compaction;
 pub mod hot;
 pub mod keys;
 pub mod manage;

@@ -802,6 +802,32 @@ impl Store for DynamoStore {
                         .set_expression_attribute_values(optional_map(expression.values));
                     TransactWriteItem::builder().condition_check(check.build().map_err(backend)?)
                 }
+                WriteOp::RemoveUnchanged { key, attributes } => {
+                    let mut expression = Expression::default();
+                    expression
+                        .values
+                        .insert(":now".into(), AttributeValue::N(now.to_string()));
+                    let mut removed = Vec::with_capacity(attributes.len());
+                    let mut unchanged = vec![format!("attribute_exists(pk) AND {LIVE}")];
+                    for (position, (name, value)) in attributes.iter().enumerate() {
+                        expression
+                            .names
+                            .insert(format!("#rm{position}"), name.clone());
+                        expression
+                            .values
+                            .insert(format!(":rm{position}"), to_attribute(value));
+                        removed.push(format!("#rm{position}"));
+                        unchanged.push(format!("#rm{position} = :rm{position}"));
+                    }
+                    let update = Update::builder()
+                        .table_name(table)
+                        .set_key(Some(key_attributes(key)))
+                        .update_expression(format!("REMOVE {}", removed.join(", ")))
+                        .condition_expression(unchanged.join(" AND "))
+                        .set_expression_attribute_names(Some(expression.names))
+                        .set_expression_attribute_values(Some(expression.values));
+                    TransactWriteItem::builder().update(update.build().map_err(backend)?)
+                }
                 WriteOp::Increment(increment) => {
                     let mut expression = increment_expression(increment, now);
                     let update_text = update_text(increment, &mut expression);

@@ -419,6 +419,13 @@ impl Store for EmbeddedStore {
                             check(condition.as_ref(), current.as_ref()).is_ok()
                         }
                         WriteOp::Check { condition, .. } => condition.holds(current.as_ref()),
+                        WriteOp::RemoveUnchanged { attributes, .. } => {
+                            current.as_ref().is_some_and(|item| {
+                                attributes
+                                    .iter()
+                                    .all(|(name, value)| item.attrs.get(name) == Some(value))
+                            })
+                        }
                         WriteOp::Increment(increment) => {
                             counter_value(current.as_ref(), &increment.field)
                                 .and_then(|value| store::next_counter_value(value, increment))
@@ -444,6 +451,15 @@ impl Store for EmbeddedStore {
                         WriteOp::Check { .. } => Ok(()),
                         WriteOp::Increment(increment) => {
                             apply_increment(txn, increment, now).map(drop)
+                        }
+                        WriteOp::RemoveUnchanged { key, attributes } => {
+                            let Some(mut item) = current_item(txn, key, now)? else {
+                                return Ok(());
+                            };
+                            for (name, _) in attributes {
+                                item.attrs.remove(name);
+                            }
+                            write_item(txn, &item)
                         }
                     }
                 };

@@ -63,6 +63,16 @@ pub fn quota_block(account_id: &AccountId, day: NaiveDate, class: &str, block: &
     )
 }
 
+/// The hour item of a day's counter (`counters`, beside it): what the counter's compaction
+/// moved out of it for hour `hour` (`access::compaction`).
+pub fn quota_hour(account_id: &AccountId, day: NaiveDate, class: &str, hour: u32) -> Key {
+    Key::new(
+        Table::Counters,
+        account_partition(account_id),
+        format!("QUOTA#{day}#{class}#h{hour:02}"),
+    )
+}
+
 /// One day's counter of a class and every block of it (a strongly consistent sweep when the
 /// counter has nothing left to hand out). The prefix also matches longer class names; readers
 /// keep the items whose parsed class is this one.

@@ -300,13 +300,22 @@ pub enum WriteOp {
         condition: Condition,
     },
     Increment(Increment),
+    /// Removes attributes of a live item, only if each still holds the value given: the source
+    /// half of moving counts to another item in one transaction, refused (changing nothing)
+    /// when a concurrent write changed any of them.
+    RemoveUnchanged {
+        key: Key,
+        attributes: Vec<(String, Value)>,
+    },
 }
 
 impl WriteOp {
     pub fn key(&self) -> &Key {
         match self {
             WriteOp::Put { item, .. } => &item.key,
-            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
+            WriteOp::Delete { key, .. }
+            | WriteOp::Check { key, .. }
+            | WriteOp::RemoveUnchanged { key, .. } => key,
             WriteOp::Increment(increment) => &increment.key,
         }
     }
@@ -617,6 +626,19 @@ pub(crate) fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
         match op {
             WriteOp::Put { item, .. } => item.validate()?,
             WriteOp::Increment(increment) => validate_increment(increment)?,
+            WriteOp::RemoveUnchanged { key, attributes } => {
+                key.validate()?;
+                if attributes.is_empty()
+                    || attributes
+                        .iter()
+                        .any(|(name, _)| RESERVED_ATTRIBUTES.contains(&name.as_str()))
+                {
+                    return Err(StoreError::Invalid(
+                        "a removal names one or more attributes, none of them a key or the expiry"
+                            .into(),
+                    ));
+                }
+            }
             other => other.key().validate()?,
         }
     }

@@ -1,0 +1,267 @@
+//! The quota counter's hourly compaction (issue #16, "bound it"): what an hour's requests wrote
+//! to the day's counter moves to an hour item beside it, so the counter holds only the current
+//! hour, while every total read from the day (usage, per key, the daily roll-up) stays the same,
+//! and a refund racing the move is never lost.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use orrery::access::compaction;
+use orrery::access::quota::{self, RefundReason, Window};
+use orrery::access::{QuotaClass, manage::UsageIndex};
+use orrery::ids::{AccountId, KeyId};
+use orrery::store::{Item, Store, keyspace};
+use orrery_tests::Backend;
+use serde_json::{Map, Value};
+
+on_every_store!(
+    compaction_moves_past_hours_out_of_the_counter_and_keeps_every_total,
+    a_refund_racing_a_compaction_is_never_lost,
+);
+
+const CHARTS: &str = "POST /v1/charts";
+const READINGS: &str = "POST /v1/readings";
+
+/// Today at `hh:mm` UTC.
+fn today_at(hh: u32, mm: u32) -> DateTime<Utc> {
+    Utc::now()
+        .date_naive()
+        .and_time(NaiveTime::from_hms_opt(hh, mm, 0).unwrap())
+        .and_utc()
+}
+
+async fn admit_at(
+    store: &dyn Store,
+    account: &AccountId,
+    key: &KeyId,
+    at: DateTime<Utc>,
+    endpoint: &str,
+) {
+    let window = Window::containing(at);
+    store
+        .increment(quota::admission(
+            account,
+            key,
+            QuotaClass::Charts,
+            10_000,
+            &window,
+            at,
+            Some(endpoint),
+        ))
+        .await
+        .unwrap();
+}
+
+/// Every item of the day's charts counter (counter, hour items), read strongly.
+async fn day_items(store: &dyn Store, account: &AccountId) -> Vec<Item> {
+    let day = Utc::now().date_naive();
+    let page = store
+        .query(keyspace::quota_counter_and_blocks(account, day, "charts").consistent())
+        .await
+        .unwrap();
+    assert!(page.next.is_none());
+    page.items
+}
+
+/// The day's numbers as a reader adds them up over its items: every number attribute summed
+/// (`moves` aside), every `last#` the latest.
+fn totals(items: &[Item]) -> Map<String, Value> {
+    let mut sums: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut latest: std::collections::BTreeMap<String, String> = Default::default();
+    for item in items {
+        for (name, value) in &item.attrs {
+            if name == compaction::MOVES {
+                continue;
+            }
+            if let Some(n) = value.as_i64() {
+                *sums.entry(name.clone()).or_default() += n;
+            } else if let (Some(text), true) = (value.as_str(), name.starts_with("last#")) {
+                let slot = latest.entry(name.clone()).or_default();
+                if text > slot.as_str() {
+                    *slot = text.to_owned();
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    for (name, n) in sums.into_iter().filter(|(_, n)| *n != 0) {
+        out.insert(name, n.into());
+    }
+    for (name, text) in latest {
+        out.insert(name, text.into());
+    }
+    out
+}
+
+async fn compaction_moves_past_hours_out_of_the_counter_and_keeps_every_total(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
+    let store = backend.app.store.as_ref();
+    let account = AccountId::generate();
+    let (idle_key, busy_key) = (KeyId::generate(), KeyId::generate());
+    for minute in [5, 20, 40] {
+        admit_at(store, &account, &idle_key, today_at(3, minute), CHARTS).await;
+    }
+    admit_at(store, &account, &idle_key, today_at(4, 10), READINGS).await;
+    admit_at(store, &account, &busy_key, today_at(4, 50), CHARTS).await;
+    admit_at(store, &account, &busy_key, today_at(5, 10), CHARTS).await;
+    // A 4xx at 03h gives its unit back and moves its cell.
+    let counter = quota::counter_key(&account, Utc::now().date_naive(), QuotaClass::Charts);
+    store
+        .increment(quota::refund(
+            counter.clone(),
+            &idle_key,
+            today_at(3, 40),
+            Some(CHARTS),
+            RefundReason::ClientError,
+        ))
+        .await
+        .unwrap();
+
+    let before = totals(&day_items(store, &account).await);
+    let index_before = UsageIndex::load(store, &account, Utc::now().date_naive())
+        .await
+        .unwrap();
+    let rolled_before = orrery_analytics::rollup::roll_up(store, &account, Utc::now().date_naive())
+        .await
+        .unwrap();
+    assert!(rolled_before);
+    let rollup_key = keyspace::usage_day(&account, Utc::now().date_naive());
+    let rollup_before = store
+        .get_consistent(&rollup_key)
+        .await
+        .unwrap()
+        .unwrap()
+        .attrs;
+
+    let now = today_at(5, 30);
+    let moved = compaction::compact(store, &account, QuotaClass::Charts, now)
+        .await
+        .unwrap();
+    assert!(moved > 0);
+    assert_eq!(
+        compaction::compact(store, &account, QuotaClass::Charts, now)
+            .await
+            .unwrap(),
+        0,
+        "a second compaction in the hour finds nothing to move"
+    );
+
+    let items = day_items(store, &account).await;
+    let counter_now = items.iter().find(|item| item.key == counter).unwrap();
+    let mut left: Vec<&str> = counter_now.attrs.keys().map(String::as_str).collect();
+    left.sort();
+    let busy = busy_key.as_str();
+    assert_eq!(
+        left,
+        [
+            "05|POST /v1/charts|2xx".to_owned(),
+            "05|POST /v1/charts|units".to_owned(),
+            "count".to_owned(),
+            format!("key#{busy}"),
+            format!("last#{busy}"),
+        ],
+        "the counter keeps the current hour and the key used this hour"
+    );
+    let hours: Vec<&str> = items
+        .iter()
+        .filter(|item| item.key != counter)
+        .map(|item| item.key.sk.rsplit('#').next().unwrap())
+        .collect();
+    assert_eq!(hours, ["h03", "h04"]);
+    assert_eq!(totals(&items), before, "every total the same");
+    let index_after = UsageIndex::load(store, &account, Utc::now().date_naive())
+        .await
+        .unwrap();
+    assert_eq!(index_after, index_before, "per-key usage the same");
+    orrery_analytics::rollup::roll_up(store, &account, Utc::now().date_naive())
+        .await
+        .unwrap();
+    let rollup_after = store
+        .get_consistent(&rollup_key)
+        .await
+        .unwrap()
+        .unwrap()
+        .attrs;
+    assert_eq!(rollup_after, rollup_before, "the day's roll-up the same");
+    let units: i64 = items.iter().map(quota::units_used).sum();
+    assert_eq!(units, 6 - 1, "units used: six admitted, one refunded");
+}
+
+async fn a_refund_racing_a_compaction_is_never_lost(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
+    let store = backend.app.store.clone();
+    let account = AccountId::generate();
+    let key = KeyId::generate();
+    const ADMITTED: usize = 40;
+    const REFUNDED: usize = 25;
+    for n in 0..ADMITTED {
+        admit_at(
+            store.as_ref(),
+            &account,
+            &key,
+            today_at(3, (n % 60) as u32),
+            CHARTS,
+        )
+        .await;
+    }
+    let counter = quota::counter_key(&account, Utc::now().date_naive(), QuotaClass::Charts);
+    let refunds: Vec<_> = (0..REFUNDED)
+        .map(|_| {
+            let (store, counter, key) = (store.clone(), counter.clone(), key.clone());
+            tokio::spawn(async move {
+                store
+                    .increment(quota::refund(
+                        counter,
+                        &key,
+                        today_at(3, 30),
+                        Some(CHARTS),
+                        RefundReason::ClientError,
+                    ))
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    let compactions: Vec<_> = (0..4)
+        .map(|n| {
+            let (store, account) = (store.clone(), account.clone());
+            tokio::spawn(async move {
+                // Refused after its tries when refunds keep changing the cells: fine, a later
+                // one moves them.
+                let _ = compaction::compact(
+                    store.as_ref(),
+                    &account,
+                    QuotaClass::Charts,
+                    today_at(4 + n, 0),
+                )
+                .await;
+            })
+        })
+        .collect();
+    for task in refunds.into_iter().chain(compactions) {
+        task.await.unwrap();
+    }
+    compaction::compact(store.as_ref(), &account, QuotaClass::Charts, today_at(8, 0))
+        .await
+        .unwrap();
+    let items = day_items(store.as_ref(), &account).await;
+    let sums = totals(&items);
+    let number = |name: &str| sums.get(name).and_then(Value::as_i64).unwrap_or(0);
+    let (admitted, refunded) = (ADMITTED as i64, REFUNDED as i64);
+    assert_eq!(
+        number("03|POST /v1/charts|units"),
+        admitted - refunded,
+        "{sums:?}"
+    );
+    assert_eq!(number("03|POST /v1/charts|2xx"), admitted - refunded);
+    assert_eq!(number("03|POST /v1/charts|4xx"), refunded);
+    assert_eq!(
+        number(&format!("key#{}", key.as_str())),
+        admitted - refunded
+    );
+    assert_eq!(number("count"), admitted - refunded);
+    let counter_now = items.iter().find(|item| item.key == counter).unwrap();
+    assert!(
+        counter_now.attrs.keys().all(|name| name == "count"),
+        "everything else moved: {:?}",
+        counter_now.attrs
+    );
+}
