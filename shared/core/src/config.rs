@@ -97,7 +97,7 @@ pub struct Config {
     pub request_log_sample: f64,
     /// Whether an account whose quota counter write is throttled is marked hot at once and
     /// counts on quota blocks from then on (`ORRERY_HOT_QUOTA_AUTO`, default on; off, only the
-    /// admin API marks accounts hot and a throttled counter is a 500).
+    /// admin API marks accounts hot and a throttled counter is a 503).
     pub hot_quota_auto: bool,
     /// Timeouts and retries of the DynamoDB client (`ORRERY_DYNAMODB_*_MS`,
     /// `ORRERY_DYNAMODB_MAX_ATTEMPTS`).

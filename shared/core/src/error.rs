@@ -103,6 +103,10 @@ pub enum ApiError {
     /// 410: a log cursor older than the log's retention; the log now starts after `oldest`.
     #[error("cursor expired; the log starts after {oldest}")]
     CursorExpired { oldest: String, retention: String },
+    /// 503: the store is throttling (past the table's maximum throughput, or a hot partition)
+    /// after the client's retries; worth retrying shortly.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -134,6 +138,7 @@ impl ApiError {
             }
             ApiError::InvalidItems(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::CursorExpired { .. } => StatusCode::GONE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,6 +165,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::QuotaShortfall(_) => ("quota-shortfall", "Not enough quota left today"),
             ApiError::CursorExpired { .. } => ("cursor-expired", "Cursor expired"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
     }
@@ -204,6 +210,11 @@ impl ApiError {
                  after cursor {oldest}; resume from there (the events in between are lost to this \
                  client)."
             ),
+            ApiError::Unavailable(_) => {
+                "The service is handling more requests than it can take right now; retry in a \
+                 moment."
+                    .into()
+            }
             ApiError::Internal(_) => {
                 "The server failed to handle the request; it has been logged.".into()
             }
@@ -272,8 +283,12 @@ pub struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "request failed");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "request refused: the store is throttling")
+            }
+            _ => {}
         }
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
@@ -295,6 +310,9 @@ impl IntoResponse for ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from(shortfall.retry_after_seconds),
                 );
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
             }
             ApiError::Unauthorized(_) => {
                 headers.insert(
@@ -319,9 +337,9 @@ impl From<StoreError> for ApiError {
                     .into(),
             ),
             StoreError::ItemTooLarge { limit, .. } => ApiError::PayloadTooLarge { limit },
+            StoreError::Throttled(reason) => ApiError::Unavailable(reason),
             other @ (StoreError::LimitExceeded { .. }
             | StoreError::Invalid(_)
-            | StoreError::Throttled(_)
             | StoreError::Backend(_)) => ApiError::internal(other),
         }
     }
@@ -342,6 +360,20 @@ impl From<SecretError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttled_store_is_a_503_to_retry_in_a_second() {
+        let response = ApiError::from(StoreError::Throttled(
+            "ProvisionedThroughputExceeded".into(),
+        ))
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
+    }
 
     #[test]
     fn internal_errors_hide_their_detail() {

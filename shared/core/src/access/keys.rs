@@ -414,6 +414,20 @@ pub async fn get(
         .transpose()
 }
 
+/// [`get`], strongly consistent: for a decision a revocation must reach at once (a real-time
+/// token names its key, and a key revoked a moment ago must not open a connection).
+pub async fn get_current(
+    store: &dyn Store,
+    account_id: &crate::ids::AccountId,
+    key_id: &crate::ids::KeyId,
+) -> Result<Option<KeyRecord>, StoreError> {
+    store
+        .get_consistent(&record_key(account_id, key_id))
+        .await?
+        .map(|item| item.parse())
+        .transpose()
+}
+
 /// The key record a hash stands for. Strongly consistent: the answer is cached (an unknown hash
 /// for 300 s, a record until its namespace is bumped), so a stale read of a key created or
 /// revoked a moment ago would outlive the moment. It runs once per cache miss.

@@ -105,7 +105,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Caller, ApiError> {
     if claims.expires <= clock::now_unix() {
         return Err(refused("has expired: mint a new one"));
     }
-    let record = keys::get(app.store.as_ref(), &claims.account, &claims.key)
+    let record = keys::get_current(app.store.as_ref(), &claims.account, &claims.key)
         .await?
         .ok_or(KeyRefusal::Invalid)?;
     caller_of(app, record).await
