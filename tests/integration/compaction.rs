@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 on_every_store!(
     compaction_moves_past_hours_out_of_the_counter_and_keeps_every_total,
     a_refund_racing_a_compaction_is_never_lost,
+    key_usage_reads_back_to_the_last_use_and_no_further,
 );
 
 const CHARTS: &str = "POST /v1/charts";
@@ -116,7 +117,7 @@ async fn compaction_moves_past_hours_out_of_the_counter_and_keeps_every_total(ki
         .unwrap();
 
     let before = totals(&day_items(store, &account).await);
-    let index_before = UsageIndex::load(store, &account, Utc::now().date_naive())
+    let index_before = UsageIndex::load(store, &account, Utc::now().date_naive(), &[])
         .await
         .unwrap();
     let rolled_before = orrery_analytics::rollup::roll_up(store, &account, Utc::now().date_naive())
@@ -167,7 +168,7 @@ async fn compaction_moves_past_hours_out_of_the_counter_and_keeps_every_total(ki
         .collect();
     assert_eq!(hours, ["h03", "h04"]);
     assert_eq!(totals(&items), before, "every total the same");
-    let index_after = UsageIndex::load(store, &account, Utc::now().date_naive())
+    let index_after = UsageIndex::load(store, &account, Utc::now().date_naive(), &[])
         .await
         .unwrap();
     assert_eq!(index_after, index_before, "per-key usage the same");
@@ -263,5 +264,79 @@ async fn a_refund_racing_a_compaction_is_never_lost(kind: Backend) {
         counter_now.attrs.keys().all(|name| name == "count"),
         "everything else moved: {:?}",
         counter_now.attrs
+    );
+}
+
+/// A key's listing reads the account's counters newest day first and stops once every listed
+/// key's last use is known: a planted `last#` on an older day is never read.
+async fn key_usage_reads_back_to_the_last_use_and_no_further(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
+    let app = &backend.app;
+    let store = app.store.as_ref();
+    let created = orrery_tests::new_account_on(app, false).await;
+    let account = created.account.id.clone();
+    let key_id = KeyId::parse(&created.api_key.view.id).unwrap();
+    let mut record = orrery::access::keys::get(store, &account, &key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let today = Utc::now().date_naive();
+    let days_ago = |n: i64, hh: u32| {
+        (today - chrono::Duration::days(n))
+            .and_time(NaiveTime::from_hms_opt(hh, 0, 0).unwrap())
+            .and_utc()
+    };
+    // As if the key were 60 days old, last used 10 days ago (twice) and 12 days ago.
+    record.created_at = days_ago(60, 0);
+    for at in [days_ago(12, 9), days_ago(10, 8), days_ago(10, 12)] {
+        admit_at(store, &account, &key_id, at, CHARTS).await;
+    }
+    // A planted, impossible last use 40 days ago: read only by a load that went too far.
+    let planted = quota::counter_key(
+        &account,
+        today - chrono::Duration::days(40),
+        QuotaClass::Charts,
+    );
+    store
+        .increment(
+            orrery::store::Increment::new(planted, "count", 1)
+                .expiring_at(Window::of_day(today).expires_counter_at())
+                .also_set(
+                    format!("last#{}", key_id.as_str()),
+                    "2099-01-01T00:00:00Z".into(),
+                ),
+        )
+        .await
+        .unwrap();
+
+    let index = UsageIndex::load(
+        store,
+        &account,
+        today - chrono::Duration::days(13),
+        &[&record],
+    )
+    .await
+    .unwrap();
+    let last = orrery::clock::rfc3339(days_ago(10, 12));
+    assert_eq!(index.last_used.get(key_id.as_str()), Some(&last));
+    let days = &index.days[key_id.as_str()];
+    assert_eq!(days[&(today - chrono::Duration::days(10))]["charts"], 2);
+    assert_eq!(days[&(today - chrono::Duration::days(12))]["charts"], 1);
+    assert_eq!(days.len(), 2, "{days:?}");
+    // Read over everything instead, the planted use shows: the early stop is what hid it.
+    let never_used = orrery::access::keys::KeyRecord {
+        created_at: days_ago(89, 0),
+        id: KeyId::generate(),
+        ..record.clone()
+    };
+    let everything = UsageIndex::load(store, &account, today, &[&record, &never_used])
+        .await
+        .unwrap();
+    assert_eq!(
+        everything
+            .last_used
+            .get(key_id.as_str())
+            .map(String::as_str),
+        Some("2099-01-01T00:00:00Z")
     );
 }

@@ -108,6 +108,7 @@ async fn a_hot_account_admits_exactly_its_limit_across_containers(kind: Backend)
         app.store.as_ref(),
         &caller.account_id,
         admitted[0].at.date_naive(),
+        &[],
     )
     .await
     .unwrap();

@@ -52,18 +52,25 @@ pub struct UsageIndex {
 }
 
 impl UsageIndex {
-    /// One paginated query over the account's counters since `first_day`.
+    /// The usage of `keys` since `first_day` and when each was last used: the account's counters
+    /// read newest day first, stopping once past `first_day` with every key's last use known
+    /// (or the day before it was created), so a listing reads the recent days, not the whole
+    /// 90-day retention.
     pub async fn load(
         store: &dyn Store,
         account_id: &crate::ids::AccountId,
         first_day: NaiveDate,
+        keys: &[&KeyRecord],
     ) -> Result<Self, StoreError> {
         let mut index = UsageIndex::default();
+        // The newest day each key's `last#` was seen on: final once an older day is reached.
+        let mut last_seen_on: HashMap<&str, NaiveDate> = HashMap::new();
         let mut cursor = None;
         loop {
             let page = store
                 .query(
                     keyspace::quota_counters(account_id)
+                        .descending()
                         .with_limit(200)
                         .after(cursor),
                 )
@@ -72,6 +79,15 @@ impl UsageIndex {
                 let Some((day, class)) = keyspace::parse_quota_counter(&item.key.sk) else {
                     continue;
                 };
+                let settled = |key: &&KeyRecord| {
+                    key.created_at.date_naive() > day
+                        || last_seen_on
+                            .get(key.id.as_str())
+                            .is_some_and(|seen| *seen > day)
+                };
+                if day < first_day && keys.iter().all(settled) {
+                    return Ok(index.without_zeros());
+                }
                 let Some(class) = super::QuotaClass::ALL
                     .into_iter()
                     .find(|c| c.as_str() == class)
@@ -81,8 +97,9 @@ impl UsageIndex {
                 for (name, value) in &item.attrs {
                     if let Some(key_id) = name.strip_prefix("key#") {
                         let count = value.as_i64().unwrap_or(0);
-                        if day >= first_day && count > 0 {
-                            // A hot account's day has blocks beside its counter: add up.
+                        if day >= first_day && count != 0 {
+                            // A day's counts are spread over its counter, its hour items and
+                            // (hot accounts) its blocks: add up.
                             *index
                                 .days
                                 .entry(key_id.to_owned())
@@ -99,14 +116,28 @@ impl UsageIndex {
                         if at > last.as_str() {
                             *last = at.to_owned();
                         }
+                        if let Some(key) = keys.iter().find(|key| key.id.as_str() == key_id) {
+                            last_seen_on.entry(key.id.as_str()).or_insert(day);
+                        }
                     }
                 }
             }
             cursor = page.next;
             if cursor.is_none() {
-                return Ok(index);
+                return Ok(index.without_zeros());
             }
         }
+    }
+
+    /// Drops the counts that refunds brought back to zero.
+    fn without_zeros(mut self) -> Self {
+        for days in self.days.values_mut() {
+            for counts in days.values_mut() {
+                counts.retain(|_, count| *count != 0);
+            }
+            days.retain(|_, counts| !counts.is_empty());
+        }
+        self
     }
 
     fn view(&self, record: &KeyRecord, now: DateTime<Utc>) -> KeyView {
@@ -230,7 +261,8 @@ pub async fn list_keys(
 ) -> Result<(Vec<KeyView>, Option<Cursor>), ApiError> {
     let now = clock::now();
     let (records, next) = keys::list(app.store.as_ref(), account_id, limit, cursor).await?;
-    let usage = UsageIndex::load(app.store.as_ref(), account_id, now.date_naive()).await?;
+    let listed: Vec<&KeyRecord> = records.iter().collect();
+    let usage = UsageIndex::load(app.store.as_ref(), account_id, now.date_naive(), &listed).await?;
     Ok((
         records
             .iter()
@@ -247,7 +279,8 @@ pub async fn get_key(
 ) -> Result<KeyView, ApiError> {
     let record = own_key(app, account_id, key_id).await?;
     let now = clock::now();
-    let usage = UsageIndex::load(app.store.as_ref(), account_id, now.date_naive()).await?;
+    let usage =
+        UsageIndex::load(app.store.as_ref(), account_id, now.date_naive(), &[&record]).await?;
     Ok(usage.view(&record, now))
 }
 
@@ -279,7 +312,7 @@ pub async fn key_usage(
     }
     let record = own_key(app, account_id, key_id).await?;
     let first_day = clock::now().date_naive() - ChronoDuration::days(i64::from(days) - 1);
-    let mut usage = UsageIndex::load(app.store.as_ref(), account_id, first_day).await?;
+    let mut usage = UsageIndex::load(app.store.as_ref(), account_id, first_day, &[&record]).await?;
     let days = usage.days.remove(record.id.as_str()).unwrap_or_default();
     Ok(KeyUsageView {
         last_used_at: usage.last_used.remove(record.id.as_str()),
