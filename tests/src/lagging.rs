@@ -82,6 +82,10 @@ impl Store for LaggingReplica {
         self.inner.increment(increment).await
     }
 
+    async fn increment_billed(&self, increment: Increment) -> Result<(i64, f64), StoreError> {
+        self.inner.increment_billed(increment).await
+    }
+
     async fn put_many(&self, items: Vec<Item>) -> Result<(), StoreError> {
         self.inner.put_many(items).await
     }

@@ -926,6 +926,11 @@ mod counting {
             self.inner.increment(increment).await
         }
 
+        async fn increment_billed(&self, increment: Increment) -> Result<(i64, f64), StoreError> {
+            self.write();
+            self.inner.increment_billed(increment).await
+        }
+
         async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
             self.write();
             self.inner.transact(ops).await

@@ -449,7 +449,7 @@ pub async fn admit(
             cells,
         );
         let counter = admission.key.clone();
-        match app.store.increment(admission).await {
+        match app.store.increment_billed(admission).await {
             Err(StoreError::Throttled(reason)) if app.config.hot_quota_auto && blocks_allowed => {
                 // More requests a second than the counter item takes: from now on this
                 // account counts on blocks, everywhere (the account cache is invalidated).
@@ -462,8 +462,11 @@ pub async fn admit(
             Err(StoreError::LimitExceeded { .. }) if blocks_allowed => {
                 take_from_block(app, caller, class, limit, &window, now, cells, true).await
             }
-            Ok(used) => {
-                super::compaction::after_admission(app, &caller.account_id, class, now).await;
+            Ok((used, write_units)) => {
+                if write_units > 1.0 {
+                    // The counter passed 1 KB: move its earlier hours out (once an hour).
+                    super::compaction::after_admission(app, &caller.account_id, class, now).await;
+                }
                 Ok(Some(Taken {
                     counter,
                     used,

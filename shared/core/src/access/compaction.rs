@@ -3,8 +3,8 @@
 //! account's counter passes 1 KB and each of its increments is billed 2–3 write units, since
 //! DynamoDB bills an `UpdateItem` on the larger of the item before and after.
 //!
-//! So once an hour, the first request a container admits for an account × class moves what no
-//! current write touches — the cells of past hours, and the key fields of keys not used this
+//! So when an admission is billed more than one write unit (the counter passed 1 KB), the
+//! container moves — at most once an hour per account × class — what no current write touches — the cells of past hours, and the key fields of keys not used this
 //! hour — out of the counter into hour items beside it (`QUOTA#<day>#<class>#h<HH>`), in one
 //! transaction: the counter's attributes are removed only if each still holds the value read
 //! (a late refund in between cancels it, and it is read and tried again), and the hour items
@@ -66,8 +66,10 @@ impl CompactionMarks {
     }
 }
 
-/// After an admission on the counter at `now`: compacts the counter if this is the container's
-/// first admission for the account × class this hour. A failure is logged, never the request's.
+/// After an admission on the counter at `now` that was billed more than one write unit: compacts
+/// the counter, unless this container already did this hour for the account × class (what is
+/// left is then the current hour's, which no compaction moves). A failure is logged, never the
+/// request's.
 pub async fn after_admission(
     app: &crate::App,
     account: &AccountId,

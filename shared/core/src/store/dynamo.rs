@@ -663,6 +663,10 @@ impl Store for DynamoStore {
     }
 
     async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
+        Ok(self.increment_billed(increment).await?.0)
+    }
+
+    async fn increment_billed(&self, increment: Increment) -> Result<(i64, f64), StoreError> {
         super::validate_increment(&increment)?;
         if let Some(ceiling) = increment.ceiling.filter(|ceiling| increment.by > *ceiling) {
             return Err(StoreError::LimitExceeded {
@@ -685,14 +689,19 @@ impl Store for DynamoStore {
                 .set_expression_attribute_names(Some(expression.names))
                 .set_expression_attribute_values(Some(expression.values))
                 .return_values(ReturnValue::UpdatedNew)
-                .set_return_consumed_capacity(self.return_capacity())
+                // Always asked (it costs nothing): the caller learns when the item grew past 1 KB.
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             let patterns = || Self::item_pattern(&increment.key);
             let err = match result {
                 Ok(output) => {
                     self.record("UpdateItem", patterns, output.consumed_capacity(), false);
-                    return output
+                    let units = output
+                        .consumed_capacity()
+                        .and_then(ConsumedCapacity::capacity_units)
+                        .unwrap_or(1.0);
+                    let value = output
                         .attributes
                         .as_ref()
                         .and_then(|attrs| attrs.get(&increment.field))
@@ -702,7 +711,8 @@ impl Store for DynamoStore {
                         })
                         .ok_or_else(|| {
                             StoreError::Backend("increment returned no counter value".into())
-                        });
+                        })?;
+                    return Ok((value, units));
                 }
                 Err(err) => err,
             };
@@ -736,7 +746,8 @@ impl Store for DynamoStore {
                         .await
                     {
                         Err(StoreError::ConditionFailed) => continue,
-                        other => return other,
+                        // A fresh item: one unit.
+                        other => return other.map(|value| (value, 1.0)),
                     }
                 }
                 Some(item) => {

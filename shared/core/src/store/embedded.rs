@@ -131,12 +131,14 @@ fn counter_value(item: Option<&Item>, field: &str) -> Result<i64, StoreError> {
 }
 
 /// Applies an increment; the caller has checked nothing yet.
+/// Applies an increment: the new value and the write units it would be billed on DynamoDB.
 fn apply_increment(
     txn: &WriteTransaction,
     increment: &Increment,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, f64), StoreError> {
     let current = current_item(txn, &increment.key, now)?;
+    let before = current.as_ref().map_or(0, Item::billed_bytes);
     let next = store::next_counter_value(
         counter_value(current.as_ref(), &increment.field)?,
         increment,
@@ -155,7 +157,7 @@ fn apply_increment(
         item.expires_at = increment.expires_at;
     }
     write_item(txn, &item)?;
-    Ok(next)
+    Ok((next, store::write_units(before, item.billed_bytes())))
 }
 
 fn check(condition: Option<&Condition>, current: Option<&Item>) -> Result<(), StoreError> {
@@ -397,6 +399,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn increment(&self, increment: Increment) -> Result<i64, StoreError> {
+        Ok(self.increment_billed(increment).await?.0)
+    }
+
+    async fn increment_billed(&self, increment: Increment) -> Result<(i64, f64), StoreError> {
         store::validate_increment(&increment)?;
         self.db
             .write_in(increment.key.table, move |txn| {

@@ -166,6 +166,40 @@ impl Item {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
+    /// The item's size by DynamoDB's rules, on which writes are billed: attribute names plus
+    /// values, strings by their UTF-8 length, numbers about a byte per two digits plus one,
+    /// booleans and nulls one byte, maps and lists 3 bytes plus a byte per element.
+    pub fn billed_bytes(&self) -> usize {
+        fn value_bytes(value: &Value) -> usize {
+            match value {
+                Value::Null | Value::Bool(_) => 1,
+                Value::Number(n) => n.to_string().trim_start_matches('-').len().div_ceil(2) + 1,
+                Value::String(text) => text.len(),
+                Value::Array(items) => 3 + items.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+                Value::Object(map) => {
+                    3 + map
+                        .iter()
+                        .map(|(name, v)| 1 + name.len() + value_bytes(v))
+                        .sum::<usize>()
+                }
+            }
+        }
+        let keys = "pk".len() + self.key.pk.len() + "sk".len() + self.key.sk.len();
+        let index = self.index.as_ref().map_or(0, |index| {
+            "gsi1pk".len() + index.pk.len() + "gsi1sk".len() + index.sk.len()
+        });
+        let expiry = self
+            .expires_at
+            .map_or(0, |at| "expires_at".len() + value_bytes(&Value::from(at)));
+        keys + index
+            + expiry
+            + self
+                .attrs
+                .iter()
+                .map(|(name, value)| name.len() + value_bytes(value))
+                .sum::<usize>()
+    }
+
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         self.key.validate()?;
         if let Some(index) = &self.index {
@@ -319,6 +353,12 @@ impl WriteOp {
             WriteOp::Increment(increment) => &increment.key,
         }
     }
+}
+
+/// The write units DynamoDB bills a single-item write that turned an item of `before` bytes into
+/// one of `after` (0 for absent): one per started KB of the larger, at least one.
+pub fn write_units(before: usize, after: usize) -> f64 {
+    before.max(after).div_ceil(1024).max(1) as f64
 }
 
 /// Which partition to query: a table's partition key or the secondary index's.
@@ -587,6 +627,12 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::LimitExceeded`] (changing nothing) when the result would pass the ceiling.
     /// Returns the new value.
     async fn increment(&self, increment: Increment) -> Result<i64, StoreError>;
+    /// [`Store::increment`], also saying how many write units it was billed (DynamoDB's consumed
+    /// capacity; the embedded store applies [`write_units`] to its items), so a caller notices an
+    /// item that grew past 1 KB. Stores that cannot tell say 1.
+    async fn increment_billed(&self, increment: Increment) -> Result<(i64, f64), StoreError> {
+        Ok((self.increment(increment).await?, 1.0))
+    }
     /// Writes many items unconditionally, each durable on return but not atomically together
     /// (DynamoDB `BatchWriteItem`, 25 a request; one group commit embedded). For bulk output
     /// whose keys are deterministic, so a repeated write is an overwrite, never a duplicate.
@@ -675,6 +721,21 @@ pub fn next_counter_value(current: i64, increment: &Increment) -> Result<i64, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn billed_sizes_follow_dynamodbs_rules() {
+        let mut attrs = Map::new();
+        attrs.insert("count".into(), json!(12345));
+        attrs.insert("name".into(), json!("Ada"));
+        attrs.insert("ok".into(), json!(true));
+        let item = Item::new(Key::new(Table::Counters, "ACCT#a", "QUOTA#d#c"), attrs);
+        // pk + "ACCT#a", sk + "QUOTA#d#c", count + 3 (5 digits), name + 3, ok + 1.
+        assert_eq!(item.billed_bytes(), 2 + 6 + 2 + 9 + 5 + 4 + 4 + 3 + 2 + 1);
+        assert_eq!(write_units(0, 10), 1.0);
+        assert_eq!(write_units(1024, 900), 1.0);
+        assert_eq!(write_units(1025, 900), 2.0);
+        assert_eq!(write_units(100, 2100), 3.0);
+    }
     use serde_json::json;
 
     fn item(attrs: Value) -> Item {
