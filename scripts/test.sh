@@ -93,6 +93,22 @@ export ORRERY_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 export SAM_CLI_TELEMETRY=0
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
+# The developer portal (portal/): dependencies from its lockfile, a type check, and a fresh
+# build compared with the committed portal/dist/ that orrery-local embeds (so running the API
+# needs no Node, and dist/ can never drift from src/).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "==> installing nodejs and npm"
+  if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
+  $APT update -qq && $APT install -y -qq nodejs npm >/dev/null
+fi
+echo "==> portal: npm ci, tsc, build (must match portal/dist)"
+npm ci --prefix portal --no-audit --no-fund --silent
+(cd portal && ./node_modules/.bin/tsc --noEmit -p .)
+PORTAL_BUILD=$(mktemp -d)
+(cd portal && node build.mjs "$PORTAL_BUILD")
+diff -r "$PORTAL_BUILD" portal/dist || { echo "portal/dist is stale: run 'npm --prefix portal run build' and commit it"; exit 1; }
+rm -rf "$PORTAL_BUILD"
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -146,6 +162,39 @@ export ORRERY_TEST_ACCOUNT_ID ORRERY_TEST_KEY_ID ORRERY_TEST_API_KEY
 kill "$LOCAL_PID" 2>/dev/null || true
 wait "$LOCAL_PID" 2>/dev/null || true
 LOCAL_PID=""
+rm -rf "$LOCAL_DIR"
+
+# The portal end to end in a real browser: Debian's Chromium driven by playwright-core against
+# a fresh orrery-local that may deliver webhooks to loopback (the test's receiver). Any console
+# error or failed request fails it; screenshots of every page go to target/portal-screenshots.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing chromium"
+  if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
+  $APT update -qq && $APT install -y -qq --no-install-recommends chromium >/dev/null
+fi
+echo "==> portal end to end (Chromium $(chromium --version 2>/dev/null | grep -o '[0-9.]*' | head -n 1))"
+PORTAL_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+LOCAL_DIR=$(mktemp -d)
+ORRERY_ADMIN_KEY="orrery-portal-e2e-admin-key-0123456789" ORRERY_WEBHOOK_ALLOW_HTTP=true \
+  ORRERY_WEBHOOK_ALLOWLIST=127.0.0.1/32 \
+  target/debug/orrery-local --addr "127.0.0.1:$PORTAL_PORT" --data-dir "$LOCAL_DIR/data" \
+  >"$LOCAL_DIR/server.log" 2>&1 &
+LOCAL_PID=$!
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$PORTAL_PORT/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$LOCAL_PID" 2>/dev/null; then echo "orrery-local exited:"; cat "$LOCAL_DIR/server.log"; exit 1; fi
+  sleep 0.1
+done
+mkdir -p target/portal-screenshots
+ORRERY_PORTAL_URL="http://127.0.0.1:$PORTAL_PORT" \
+  ORRERY_PORTAL_ADMIN_KEY="orrery-portal-e2e-admin-key-0123456789" \
+  ORRERY_PORTAL_SHOTS="$PWD/target/portal-screenshots" \
+  node --test --test-reporter=spec portal/e2e/ || { echo "orrery-local's log:"; tail -n 50 "$LOCAL_DIR/server.log"; exit 1; }
+kill "$LOCAL_PID" 2>/dev/null || true
+wait "$LOCAL_PID" 2>/dev/null || true
+LOCAL_PID=""
+rm -rf "$LOCAL_DIR"
+LOCAL_DIR=""
 
 echo "==> template lint"
 "$VENV/bin/cfn-lint" template.yaml

@@ -70,6 +70,9 @@ pub fn routes(app: &App) -> Router {
         .merge(orrery_fn_event_stream::router(app.clone()))
         .merge(orrery_fn_realtime::local::router(app.clone()))
         .merge(orrery_fn_openapi::router())
+        .merge(orrery_fn_portal::router(
+            orrery_fn_portal::PortalConfig::default(),
+        ))
 }
 
 /// Every function's routes with the platform layers: what `orrery-local` serves.
