@@ -217,6 +217,15 @@ test("webhooks: register an endpoint, send a test, read the delivery log", async
   }
   assert.ok(delivered, "the key.created delivery is in the log");
   assert.ok(received.some((r) => JSON.parse(r.body).type === "key.created"), "and at the receiver");
+
+  // Rotate the signing secret: the new one is shown once; replay finds nothing dead-lettered.
+  await page.getByRole("button", { name: `Rotate the signing secret of ${url}` }).click();
+  await page.getByText(`New signing secret of ${url}`).waitFor();
+  const rotatedSecret = (await page.locator("[data-secret]").textContent()).trim();
+  assert.match(rotatedSecret, /^whsec_/);
+  await page.getByText(/Rotated: the previous secret also signs until/).waitFor();
+  await page.getByRole("button", { name: `Replay failed deliveries to ${url}` }).click();
+  await page.getByText("Queued 0 dead-lettered deliveries again.").waitFor();
   await everyControlIsLabelled();
   await shoot("webhooks");
   noProblems("webhooks");
@@ -224,9 +233,29 @@ test("webhooks: register an endpoint, send a test, read the delivery log", async
 
 test("batches: submit JSON Lines, watch it finish live, download the results", async () => {
   await openPage("Batches");
-  await page.getByRole("button", { name: "Fill in a sample" }).click();
+  // Progress comes over the real-time WebSocket: watch its frames.
+  const frames = [];
+  page.on("websocket", (socket) => socket.on("framereceived", (frame) => frames.push(String(frame.payload))));
+  // Uploaded as a JSON Lines file (the textarea takes pasted lines the same way).
+  const jsonl = [
+    { custom_id: "ada", operation: "chart", body: { datetime: "1990-05-17T14:30", timezone: "Europe/London", latitude: 51.5074, longitude: -0.1278 } },
+    { custom_id: "ada-reading", operation: "reading", body: { datetime: "1990-05-17T14:30", timezone: "Europe/London", latitude: 51.5074, longitude: -0.1278 } },
+    { custom_id: "grace", operation: "chart", body: { datetime: "1985-12-09T08:15", timezone: "America/New_York", latitude: 40.7128, longitude: -74.006 } },
+  ]
+    .map((line) => JSON.stringify(line))
+    .join("\n");
+  await page.getByLabel("Or upload a JSON Lines file").setInputFiles({
+    name: "items.jsonl",
+    mimeType: "application/x-ndjson",
+    buffer: Buffer.from(jsonl),
+  });
+  await page.waitForFunction(
+    (expected) => document.querySelector("textarea[name=lines]")?.value === expected,
+    jsonl,
+  );
   await page.getByRole("button", { name: "Submit batch" }).click();
   await page.getByText(/Submitted batch_/).waitFor();
+  const batchId = (await page.getByText(/Submitted batch_/).textContent()).match(/batch_[0-9a-z]+/)[0];
   await page.locator('[data-batch-status="completed"]').waitFor({ timeout: 30_000 });
   await page.getByText("3 of 3 settled").waitFor();
   const [download] = await Promise.all([
@@ -238,6 +267,10 @@ test("batches: submit JSON Lines, watch it finish live, download the results", a
   const ids = lines.map((line) => JSON.parse(line).custom_id).sort();
   assert.deepEqual(ids, ["ada", "ada-reading", "grace"]);
   await page.getByRole("table", { name: "Recent batches" }).getByText("completed").first().waitFor();
+  const live = frames
+    .map((frame) => JSON.parse(frame))
+    .filter((frame) => frame.type === "event" && frame.event?.data?.id === batchId);
+  assert.ok(live.length >= 1, `the batch's events arrived over the WebSocket: ${frames.join(" | ")}`);
   await everyControlIsLabelled();
   await shoot("batches");
   noProblems("batches");

@@ -283,15 +283,19 @@ async fn activity_events_are_off_unless_the_account_turns_them_on(kind: Backend)
     let account = created["account"]["id"].as_str().unwrap().to_owned();
     let key = created["api_key"]["key"].as_str().unwrap().to_owned();
     let as_owner = || server.as_key(&key);
+    // A chart and a reading: each would publish its activity event.
+    let chart_and_reading = async || {
+        as_owner()
+            .post("/v1/charts", london())
+            .expect(StatusCode::OK)
+            .await;
+        as_owner()
+            .post("/v1/readings", london())
+            .expect(StatusCode::OK)
+            .await;
+    };
 
-    as_owner()
-        .post("/v1/charts", london())
-        .expect(StatusCode::OK)
-        .await;
-    as_owner()
-        .post("/v1/readings", london())
-        .expect(StatusCode::OK)
-        .await;
+    chart_and_reading().await;
     let refused = as_owner()
         .post(
             "/v1/webhooks",
@@ -330,14 +334,7 @@ async fn activity_events_are_off_unless_the_account_turns_them_on(kind: Backend)
         .expect(StatusCode::OK)
         .await;
     assert_eq!(patched["activity_events"], true, "{patched}");
-    as_owner()
-        .post("/v1/charts", london())
-        .expect(StatusCode::OK)
-        .await;
-    as_owner()
-        .post("/v1/readings", london())
-        .expect(StatusCode::OK)
-        .await;
+    chart_and_reading().await;
     as_owner()
         .post(
             "/v1/webhooks",

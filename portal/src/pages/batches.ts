@@ -30,14 +30,57 @@ const SAMPLE = [
   .map((item) => JSON.stringify(item))
   .join("\n");
 
-/** Follows one batch: the WebSocket's batch channel, and a poll every few seconds. */
-function follow(batch: Batch, show: (batch: Batch) => void): () => void {
+/** The account's batch events, live: a WebSocket subscribed to the batch event types, opened
+ * before a batch is submitted so that none of its events is missed; `null` if it cannot open
+ * (the status poll then carries the progress alone). */
+async function openLive(onBatch: (data: Partial<Batch> & { id?: string }) => void): Promise<WebSocket | null> {
+  try {
+    const [url, token] = await Promise.all([realtimeUrl(), realtimeToken()]);
+    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+    return await new Promise((resolve) => {
+      const timer = window.setTimeout(() => {
+        socket.close();
+        resolve(null);
+      }, 5000);
+      socket.addEventListener("open", () => {
+        socket.send(
+          JSON.stringify({
+            action: "subscribe",
+            types: ["batch.progress", "batch.completed", "batch.failed", "batch.cancelled", "batch.expired"],
+          }),
+        );
+      });
+      socket.addEventListener("message", (message) => {
+        const frame = JSON.parse(String(message.data)) as {
+          type: string;
+          event?: { data?: Partial<Batch> & { id?: string } };
+        };
+        if (frame.type === "subscribed") {
+          window.clearTimeout(timer);
+          resolve(socket);
+        } else if (frame.type === "event" && frame.event?.data) {
+          onBatch(frame.event.data);
+        }
+      });
+      socket.addEventListener("error", () => {
+        window.clearTimeout(timer);
+        resolve(null);
+      });
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** Follows one batch: its events on the live socket, and a status poll every few seconds as
+ * the safety net (a dropped socket, a missed frame). Returns how to stop. */
+function follow(batch: Batch, show: (batch: Batch) => void, live: { target: string | null; update: ((batch: Batch) => void) | null }): () => void {
   let stopped = false;
-  let socket: WebSocket | null = null;
   let timer: number | undefined;
   const stop = () => {
     stopped = true;
-    socket?.close();
+    live.target = null;
+    live.update = null;
     window.clearTimeout(timer);
   };
   const update = (next: Batch) => {
@@ -45,6 +88,8 @@ function follow(batch: Batch, show: (batch: Batch) => void): () => void {
     show(next);
     if (FINISHED.includes(next.status)) stop();
   };
+  live.target = batch.id;
+  live.update = update;
   const poll = async () => {
     if (stopped) return;
     try {
@@ -54,37 +99,7 @@ function follow(batch: Batch, show: (batch: Batch) => void): () => void {
     }
     if (!stopped) timer = window.setTimeout(() => void poll(), 3000);
   };
-  void (async () => {
-    try {
-      const [url, token] = await Promise.all([realtimeUrl(), realtimeToken()]);
-      if (stopped) return;
-      socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
-      socket.addEventListener("open", () => {
-        socket?.send(
-          JSON.stringify({
-            action: "subscribe",
-            types: ["batch.progress", "batch.completed", "batch.failed", "batch.cancelled", "batch.expired"],
-            channels: [`batch:${batch.id}`],
-          }),
-        );
-        // Anything that happened before the subscription: read it once.
-        void poll();
-      });
-      socket.addEventListener("message", (message) => {
-        const frame = JSON.parse(String(message.data)) as {
-          type: string;
-          event?: { data?: Partial<Batch> & { id?: string } };
-        };
-        const data = frame.event?.data;
-        if (frame.type === "event" && data?.id === batch.id && data.counts && data.status) {
-          update({ ...batch, ...data } as Batch);
-        }
-      });
-      socket.addEventListener("error", () => void poll());
-    } catch {
-      void poll();
-    }
-  })();
+  timer = window.setTimeout(() => void poll(), 3000);
   return stop;
 }
 
@@ -118,6 +133,18 @@ export async function batchesPage(main: HTMLElement): Promise<void> {
   );
 
   let stopFollowing: (() => void) | null = null;
+  // The batch being followed, and what its live events update.
+  const live: { target: string | null; update: ((batch: Batch) => void) | null } = {
+    target: null,
+    update: null,
+  };
+  let socket: WebSocket | null = null;
+  let latest: Batch | null = null;
+  const onBatch = (data: Partial<Batch> & { id?: string }) => {
+    if (data.id && data.id === live.target && data.counts && data.status && latest) {
+      live.update?.({ ...latest, ...data } as Batch);
+    }
+  };
   const results = async (id: string) => {
     const response = await call("GET", `/v1/batches/${id}/results`);
     download(`${id}-results.jsonl`, await response.blob());
@@ -153,11 +180,16 @@ export async function batchesPage(main: HTMLElement): Promise<void> {
       const text = lines.value.trim();
       const body = text.startsWith("{\"requests\"") ? text : `${text}\n`;
       const contentType = text.startsWith("{\"requests\"") ? "application/json" : "application/x-ndjson";
+      if (!socket || socket.readyState !== WebSocket.OPEN) socket = await openLive(onBatch);
       const batch = await api<Batch>("POST", "/v1/batches", body, { contentType });
       notice(status, `Submitted ${batch.id}: ${batch.counts.total} items.`);
       stopFollowing?.();
+      latest = batch;
       show(batch);
-      stopFollowing = follow(batch, show);
+      stopFollowing = follow(batch, (next) => {
+        latest = next;
+        show(next);
+      }, live);
       await refresh();
     });
   });
@@ -188,5 +220,12 @@ export async function batchesPage(main: HTMLElement): Promise<void> {
 
   main.append(form, status, progress, h("section", { class: "card" }, list));
   await refresh();
-  window.addEventListener("hashchange", () => stopFollowing?.(), { once: true });
+  window.addEventListener(
+    "hashchange",
+    () => {
+      stopFollowing?.();
+      socket?.close();
+    },
+    { once: true },
+  );
 }

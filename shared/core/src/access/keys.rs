@@ -407,11 +407,7 @@ pub async fn get(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
 ) -> Result<Option<KeyRecord>, StoreError> {
-    store
-        .get(&record_key(account_id, key_id))
-        .await?
-        .map(|item| item.parse())
-        .transpose()
+    parsed(store.get(&record_key(account_id, key_id)).await?)
 }
 
 /// [`get`], strongly consistent: for a decision a revocation must reach at once (a real-time
@@ -421,11 +417,15 @@ pub async fn get_current(
     account_id: &crate::ids::AccountId,
     key_id: &crate::ids::KeyId,
 ) -> Result<Option<KeyRecord>, StoreError> {
-    store
-        .get_consistent(&record_key(account_id, key_id))
-        .await?
-        .map(|item| item.parse())
-        .transpose()
+    parsed(
+        store
+            .get_consistent(&record_key(account_id, key_id))
+            .await?,
+    )
+}
+
+fn parsed(item: Option<crate::store::Item>) -> Result<Option<KeyRecord>, StoreError> {
+    item.map(|item| item.parse()).transpose()
 }
 
 /// The key record a hash stands for. Strongly consistent: the answer is cached (an unknown hash
