@@ -81,9 +81,12 @@ pub struct Taken {
 /// room) before it gives up with an error. A full block only shrinks the pool, so it is not
 /// counted; near the limit, racing containers may empty a swept pool a few times.
 const MAX_REFILLS: usize = 8;
-/// How often taking a block from a busy counter is tried, and the backoff step.
+/// How often taking a block from a busy counter is tried, and the backoff: doubling from the
+/// first step up to the cap, ~1.9 s in all — about as long as containers that have not yet heard
+/// the account is hot keep the counter busy.
 const MAX_ALLOCATION_TRIES: u32 = 10;
 const ALLOCATION_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
+const ALLOCATION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(320);
 
 /// What a refill found.
 enum Refill {
@@ -231,7 +234,8 @@ impl HotQuota {
                 // The counter is still busy with requests counted on it directly (containers
                 // that have not yet seen the account marked hot): a block is worth waiting for.
                 Err(StoreError::Throttled(_)) if attempt < MAX_ALLOCATION_TRIES => {
-                    tokio::time::sleep(ALLOCATION_BACKOFF * attempt).await;
+                    let backoff = ALLOCATION_BACKOFF * 2u32.pow((attempt - 1).min(8));
+                    tokio::time::sleep(backoff.min(ALLOCATION_BACKOFF_CAP)).await;
                 }
                 Err(err) => return Err(err),
             }
