@@ -29,6 +29,7 @@ on_every_store!(
     compaction_moves_past_hours_out_of_the_counter_and_keeps_every_total,
     a_refund_racing_a_compaction_is_never_lost,
     key_usage_reads_back_to_the_last_use_and_no_further,
+    a_counter_of_hundreds_of_cells_moves_in_several_transactions,
 );
 
 const CHARTS: &str = "POST /v1/charts";
@@ -415,4 +416,44 @@ async fn an_admission_billed_past_1_kb_compacts_the_counter(kind: Backend) {
         31,
         "every unit still counted"
     );
+}
+
+/// DynamoDB allows 300 operators in an expression: a counter with hundreds of past cells (the
+/// first compaction after a deploy, an account calling many routes) moves in several
+/// transactions, and all of it moves.
+async fn a_counter_of_hundreds_of_cells_moves_in_several_transactions(kind: Backend) {
+    let backend = orrery_tests::backend(kind).await;
+    let store = backend.app.store.as_ref();
+    let account = AccountId::generate();
+    let key = KeyId::generate();
+    for n in 0..100 {
+        admit_at(
+            store,
+            &account,
+            &key,
+            today_at(2, 10),
+            &format!("GET /v1/route-{n:03}"),
+        )
+        .await;
+    }
+    let before = totals(&day_items(store, &account).await);
+    let moved = compaction::compact(store, &account, QuotaClass::Charts, today_at(5, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        100 * 2 + 2,
+        "200 cells, the key's count and its last use"
+    );
+    let items = day_items(store, &account).await;
+    let counter = quota::counter_key(&account, Utc::now().date_naive(), QuotaClass::Charts);
+    let left: Vec<&String> = items
+        .iter()
+        .find(|item| item.key == counter)
+        .unwrap()
+        .attrs
+        .keys()
+        .collect();
+    assert_eq!(left, ["count"]);
+    assert_eq!(totals(&items), before);
 }

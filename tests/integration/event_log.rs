@@ -335,7 +335,7 @@ async fn activity_events_are_off_unless_the_account_turns_them_on(kind: Backend)
         .await;
     assert_eq!(patched["activity_events"], true, "{patched}");
     chart_and_reading().await;
-    as_owner()
+    let hook = as_owner()
         .post(
             "/v1/webhooks",
             json!({"url": "https://example.com/hook", "event_types": ["chart.calculated"]}),
@@ -348,4 +348,30 @@ async fn activity_events_are_off_unless_the_account_turns_them_on(kind: Backend)
         ["chart.calculated", "reading.generated"],
         "{loud}"
     );
+
+    // Turned off again: the endpoint keeps the type it has (a PATCH sending it back is fine),
+    // but cannot add another activity type.
+    server
+        .as_key(orrery_tests::ADMIN_KEY)
+        .patch(
+            &format!("/v1/admin/accounts/{account}"),
+            json!({"activity_events": false}),
+        )
+        .expect(StatusCode::OK)
+        .await;
+    let hook = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());
+    as_owner()
+        .patch(
+            &hook,
+            json!({"event_types": ["chart.calculated"], "description": "kept"}),
+        )
+        .expect(StatusCode::OK)
+        .await;
+    as_owner()
+        .patch(
+            &hook,
+            json!({"event_types": ["chart.calculated", "reading.generated"]}),
+        )
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
 }

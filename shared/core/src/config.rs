@@ -92,8 +92,9 @@ pub struct Config {
     /// (`ORRERY_DYNAMODB_CAPACITY_LOG`, default off; target `orrery::capacity`).
     pub log_dynamodb_capacity: bool,
     /// The share (0–1) of successful, fast requests that write a request log line
-    /// (`ORRERY_REQUEST_LOG_SAMPLE`, default 1: every one). Errors, 429s and requests slower
-    /// than `http::SLOW_REQUEST` are always logged; each line says the rate it was sampled at.
+    /// (`ORRERY_REQUEST_LOG_SAMPLE`, default 1: every one); 429s are sampled alike. Other 4xx,
+    /// 5xx and requests slower than `http::SLOW_REQUEST` are always logged; each line says the
+    /// rate it was sampled at.
     pub request_log_sample: f64,
     /// Whether an account whose quota counter write is throttled is marked hot at once and
     /// counts on quota blocks from then on (`ORRERY_HOT_QUOTA_AUTO`, default on; off, only the

@@ -368,8 +368,8 @@ pub const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Which requests write the one "response" log line. At a million requests the lines cost about
 /// as much as the compute (docs/cost.md), so a deployment may keep only a share of the ordinary
-/// ones; every 4xx, 5xx and slow request is kept, and each line carries `sample_rate` so that
-/// counts taken from the logs can be scaled back.
+/// ones (successes and 429s); every other 4xx, every 5xx and every slow request is kept, and
+/// each line carries `sample_rate` so that counts taken from the logs can be scaled back.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct RequestLog {
     sample: f64,
@@ -379,8 +379,11 @@ impl RequestLog {
     /// The rate this response is logged at, or `None` when it is left out. `draw` is uniform in
     /// [0, 1).
     fn rate(&self, status: StatusCode, latency: std::time::Duration, draw: f64) -> Option<f64> {
-        let always =
-            status.is_client_error() || status.is_server_error() || latency >= SLOW_REQUEST;
+        // A 429 is a client running past its quota, maybe many times a second: sampled like a
+        // success (its count is in the analytics either way).
+        let error = (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS)
+            || status.is_server_error();
+        let always = error || latency >= SLOW_REQUEST;
         if always || self.sample >= 1.0 {
             Some(1.0)
         } else {
@@ -472,13 +475,14 @@ mod tests {
         let sampled = RequestLog { sample: 0.05 };
         assert_eq!(sampled.rate(StatusCode::OK, fast, 0.049), Some(0.05));
         assert_eq!(sampled.rate(StatusCode::OK, fast, 0.05), None);
-        for status in [
-            StatusCode::NOT_FOUND,
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::INTERNAL_SERVER_ERROR,
-        ] {
+        for status in [StatusCode::NOT_FOUND, StatusCode::INTERNAL_SERVER_ERROR] {
             assert_eq!(sampled.rate(status, fast, 0.99), Some(1.0), "{status}");
         }
+        assert_eq!(
+            sampled.rate(StatusCode::TOO_MANY_REQUESTS, fast, 0.99),
+            None,
+            "429s are sampled"
+        );
         assert_eq!(sampled.rate(StatusCode::OK, SLOW_REQUEST, 0.99), Some(1.0));
         let every = RequestLog { sample: 1.0 };
         assert_eq!(every.rate(StatusCode::OK, fast, 0.999), Some(1.0));

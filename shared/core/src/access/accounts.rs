@@ -37,10 +37,17 @@ pub struct Account {
     #[serde(default)]
     pub hot_quota: bool,
     /// Publish the per-request activity events (`chart.calculated`, `reading.generated`) to the
-    /// event log and webhooks. Off by default: logging an event costs more than the request that
-    /// raised it (docs/cost.md), so it is a setting the operator turns on for an account.
-    #[serde(default)]
+    /// event log and webhooks. Off for new accounts: logging an event costs more than the request
+    /// that raised it (docs/cost.md), so it is a setting the operator turns on for an account.
+    /// An account stored before the setting existed reads as on, as it then behaved: its webhooks
+    /// and readers keep their events until the operator turns them off.
+    #[serde(default = "as_before_the_setting")]
     pub activity_events: bool,
+}
+
+/// `activity_events` of an account stored before the setting existed: every event was published.
+fn as_before_the_setting() -> bool {
+    true
 }
 
 pub fn account_key(id: &crate::ids::AccountId) -> Key {
@@ -133,4 +140,20 @@ pub async fn list(
         )
         .await?
         .parse()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_account_stored_before_activity_events_keeps_them_and_a_new_one_has_them_off() {
+        let new = Account::new("Acme", Tier::Basic);
+        assert!(!new.activity_events);
+        let mut stored = serde_json::to_value(&new).unwrap();
+        stored.as_object_mut().unwrap().remove("activity_events");
+        let older: Account = serde_json::from_value(stored).unwrap();
+        assert!(older.activity_events);
+    }
 }

@@ -85,8 +85,12 @@ pub async fn after_admission(
     }
 }
 
-/// Moves the attributes of `now`'s day counter that belong to earlier hours into the hour items:
-/// how many attributes moved.
+/// How many attributes one transaction moves at most: each is a condition term and an ADD term,
+/// and DynamoDB allows 300 operators in an expression (the aggregator's flush keeps to 80).
+const MOVES_PER_TRANSACTION: usize = 60;
+
+/// Moves the attributes of `now`'s day counter that belong to earlier hours into the hour items,
+/// in transactions of at most [`MOVES_PER_TRANSACTION`], each read afresh: how many moved.
 pub async fn compact(
     store: &dyn Store,
     account: &AccountId,
@@ -95,42 +99,81 @@ pub async fn compact(
 ) -> Result<usize, StoreError> {
     let window = super::quota::Window::containing(now);
     let counter = super::quota::counter_key(account, window.day, class);
-    let mut tries = 0;
+    let mut moved = 0;
+    let mut failures = 0;
     loop {
-        tries += 1;
         let Some(item) = store.get_consistent(&counter).await? else {
-            return Ok(0);
+            return Ok(moved);
         };
-        let moves = plan(&item.attrs, now);
-        if moves.removed.is_empty() {
-            return Ok(0);
+        let mut moves = plan(&item.attrs, now);
+        if moves.is_empty() {
+            return Ok(moved);
         }
-        let moved = moves.removed.len();
-        let mut ops = vec![WriteOp::RemoveUnchanged {
-            key: counter.clone(),
-            attributes: moves.removed,
-        }];
-        for (hour, into) in moves.into_hours {
-            let mut increment = Increment::new(
-                keyspace::quota_hour(account, window.day, class.as_str(), hour),
-                MOVES,
-                1,
-            )
-            .expiring_at(window.expires_counter_at());
-            for (name, value) in into {
-                increment = match value {
-                    Moved::Add(by) => increment.also_add(name, by),
-                    Moved::Set(value) => increment.also_set(name, value),
-                };
+        moves.truncate(MOVES_PER_TRANSACTION);
+        let count = moves.len();
+        match store
+            .transact(transaction(&counter, account, class, &window, moves))
+            .await
+        {
+            Ok(()) => moved += count,
+            // A refund changed a moved value (cancelled), or an admission held the counter at
+            // that moment (a conflict): read again and retry, a few times.
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Throttled(_))
+                if failures + 1 < TRIES =>
+            {
+                failures += 1;
             }
-            ops.push(WriteOp::Increment(increment));
-        }
-        match store.transact(ops).await {
-            Ok(()) => return Ok(moved),
-            Err(StoreError::TransactionCanceled { .. }) if tries < TRIES => continue,
             Err(err) => return Err(err),
         }
     }
+}
+
+/// One transaction: the moved attributes removed from the counter if unchanged, and added to
+/// their hour items.
+fn transaction(
+    counter: &crate::store::Key,
+    account: &AccountId,
+    class: QuotaClass,
+    window: &super::quota::Window,
+    moves: Vec<Move>,
+) -> Vec<WriteOp> {
+    let mut into_hours: BTreeMap<u32, Vec<(String, Moved)>> = BTreeMap::new();
+    let mut removed = Vec::with_capacity(moves.len());
+    for Move {
+        name,
+        read,
+        hour,
+        moved,
+    } in moves
+    {
+        if let Some(moved) = moved {
+            into_hours
+                .entry(hour)
+                .or_default()
+                .push((name.clone(), moved));
+        }
+        removed.push((name, read));
+    }
+    let mut ops = vec![WriteOp::RemoveUnchanged {
+        key: counter.clone(),
+        attributes: removed,
+    }];
+    for (hour, into) in into_hours {
+        let mut increment = Increment::new(
+            keyspace::quota_hour(account, window.day, class.as_str(), hour),
+            MOVES,
+            1,
+        )
+        .expiring_at(window.expires_counter_at());
+        for (name, value) in into {
+            increment = match value {
+                Moved::Add(by) => increment.also_add(name, by),
+                Moved::Set(value) => increment.also_set(name, value),
+            };
+        }
+        ops.push(WriteOp::Increment(increment));
+    }
+    ops
 }
 
 /// What one attribute adds to its hour item.
@@ -140,27 +183,30 @@ enum Moved {
     Set(Value),
 }
 
-/// The attributes to remove from the counter (with the values read) and what each hour item
-/// receives.
-#[derive(Debug, Default)]
-struct Plan {
-    removed: Vec<(String, Value)>,
-    into_hours: BTreeMap<u32, Vec<(String, Moved)>>,
+/// One attribute leaving the counter: its value as read (the removal's condition), the hour
+/// item it goes to, and what it adds there (nothing for a zero).
+#[derive(Debug, Clone, PartialEq)]
+struct Move {
+    name: String,
+    read: Value,
+    hour: u32,
+    moved: Option<Moved>,
 }
 
-fn plan(attrs: &serde_json::Map<String, Value>, now: DateTime<Utc>) -> Plan {
+/// What of the counter's attributes belongs to an earlier hour, and where each goes. A key's
+/// `key#` and `last#` are next to each other, so a transaction's cut never parts them far.
+fn plan(attrs: &serde_json::Map<String, Value>, now: DateTime<Utc>) -> Vec<Move> {
     let hour_start = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
     let this_hour = now.hour();
     let previous_hour = this_hour.saturating_sub(1);
-    let mut plan = Plan::default();
+    let mut plan = Vec::new();
     let mut receive = |hour: u32, name: &str, value: &Value, moved: Option<Moved>| {
-        plan.removed.push((name.to_owned(), value.clone()));
-        if let Some(moved) = moved {
-            plan.into_hours
-                .entry(hour)
-                .or_default()
-                .push((name.to_owned(), moved));
-        }
+        plan.push(Move {
+            name: name.to_owned(),
+            read: value.clone(),
+            hour,
+            moved,
+        });
     };
     // A number moves by ADD; a zero is only removed.
     let added = |value: &Value| value.as_i64().filter(|n| *n != 0).map(Moved::Add);
@@ -230,7 +276,7 @@ mod tests {
             "key#k_refunded": -1,
         });
         let plan = plan(attrs.as_object().unwrap(), at("2026-12-07T05:30:00Z"));
-        let mut removed: Vec<&str> = plan.removed.iter().map(|(n, _)| n.as_str()).collect();
+        let mut removed: Vec<&str> = plan.iter().map(|m| m.name.as_str()).collect();
         removed.sort();
         assert_eq!(
             removed,
@@ -243,23 +289,46 @@ mod tests {
                 "last#k_old"
             ]
         );
-        let hours: Vec<u32> = plan.into_hours.keys().copied().collect();
+        let into = |name: &str| {
+            let m = plan.iter().find(|m| m.name == name).unwrap();
+            (m.hour, m.moved.clone())
+        };
+        assert_eq!(into("03|POST /v1/charts|units"), (3, Some(Moved::Add(4))));
         assert_eq!(
-            hours,
-            [3, 4],
-            "cells and the idle key to 03h, the orphan to 04h"
+            into("key#k_old"),
+            (3, Some(Moved::Add(4))),
+            "to its last use's hour"
         );
-        let three = &plan.into_hours[&3];
-        assert!(three.contains(&("03|POST /v1/charts|units".into(), Moved::Add(4))));
-        assert!(three.contains(&("key#k_old".into(), Moved::Add(4))));
-        assert!(
-            !three.iter().any(|(n, _)| n == "03|POST /v1/charts|4xx"),
+        assert_eq!(
+            into("03|POST /v1/charts|4xx"),
+            (3, None),
             "a zero is removed, not added"
         );
         assert_eq!(
-            plan.into_hours[&4],
-            [("key#k_refunded".into(), Moved::Add(-1))]
+            into("key#k_refunded"),
+            (4, Some(Moved::Add(-1))),
+            "an orphan to the last hour"
         );
+    }
+
+    #[test]
+    fn a_large_counter_moves_in_transactions_a_dynamodb_expression_takes() {
+        let mut attrs = serde_json::Map::new();
+        for n in 0..150 {
+            attrs.insert(format!("02|GET /v1/route-{n:03}|units"), json!(1));
+        }
+        let mut moves = plan(&attrs, at("2026-12-07T05:30:00Z"));
+        assert_eq!(moves.len(), 150);
+        moves.truncate(MOVES_PER_TRANSACTION);
+        let account = AccountId::generate();
+        let window = super::super::quota::Window::containing(at("2026-12-07T05:30:00Z"));
+        let counter = super::super::quota::counter_key(&account, window.day, QuotaClass::Charts);
+        let ops = transaction(&counter, &account, QuotaClass::Charts, &window, moves);
+        let WriteOp::RemoveUnchanged { attributes, .. } = &ops[0] else {
+            panic!("the removal comes first")
+        };
+        assert_eq!(attributes.len(), MOVES_PER_TRANSACTION);
+        assert_eq!(ops.len(), 2, "one hour item");
     }
 
     #[test]

@@ -122,7 +122,9 @@ pub struct DynamoStore {
 type Attributes = HashMap<String, AttributeValue>;
 
 /// A throughput refusal (the item, its partition or the table over its rate, once the client's
-/// retries are spent) as [`StoreError::Throttled`]; any other failure as a backend error.
+/// retries are spent), or a write that met a transaction in progress on its item
+/// (`TransactionConflictException`, which the SDK does not retry), as [`StoreError::Throttled`]:
+/// both are worth retrying shortly. Any other failure as a backend error.
 fn throttled_or_backend<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -131,11 +133,27 @@ where
     use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match err.code() {
         // Not RequestLimitExceeded: that is the AWS account's request rate, not an item's.
-        Some(code @ ("ThrottlingException" | "ProvisionedThroughputExceededException")) => {
-            StoreError::Throttled(code.to_owned())
-        }
+        Some(
+            code @ ("ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "TransactionConflictException"),
+        ) => StoreError::Throttled(code.to_owned()),
         _ => backend(err),
     }
+}
+
+/// How often an increment that met a transaction on its item is tried again, and the most it
+/// waits before each (jittered): a compaction's transaction holds the counter for milliseconds.
+const CONFLICT_TRIES: u32 = 6;
+const CONFLICT_BACKOFF_MS: u64 = 25;
+
+/// A jittered wait of up to `attempt` × the backoff step.
+async fn conflict_backoff(attempt: u32) {
+    let mut bytes = [0u8; 2];
+    let _ = getrandom::fill(&mut bytes);
+    let jitter =
+        u64::from(u16::from_le_bytes(bytes)) % (CONFLICT_BACKOFF_MS * u64::from(attempt) + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(jitter.max(1))).await;
 }
 
 fn backend<E: std::error::Error + 'static>(err: E) -> StoreError {
@@ -675,7 +693,9 @@ impl Store for DynamoStore {
             });
         }
         // The expired-counter restart can race with another restart; a few tries settle it.
-        for _ in 0..3 {
+        let mut conflicts = 0;
+        let mut restarts = 0;
+        while restarts < 3 {
             let now = clock::now_unix();
             let mut expression = increment_expression(&increment, now);
             let update_text = update_text(&increment, &mut expression);
@@ -716,12 +736,19 @@ impl Store for DynamoStore {
                 }
                 Err(err) => err,
             };
-            if !matches!(
-                err.as_service_error(),
-                Some(UpdateItemError::ConditionalCheckFailedException(_))
-            ) {
-                return Err(throttled_or_backend(err));
+            match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {}
+                // A transaction (a compaction) holds the item for a moment: try again.
+                Some(UpdateItemError::TransactionConflictException(_))
+                    if conflicts + 1 < CONFLICT_TRIES =>
+                {
+                    conflicts += 1;
+                    conflict_backoff(conflicts).await;
+                    continue;
+                }
+                _ => return Err(throttled_or_backend(err)),
             }
+            restarts += 1;
             self.record("UpdateItem", patterns, None, true);
             // Refused: either over the ceiling, or the counter item is expired. Look (strongly).
             let output = self
@@ -885,6 +912,15 @@ impl Store for DynamoStore {
                     if !failed.is_empty() {
                         self.record("TransactWriteItems", || transaction_patterns(&ops), None, true);
                         return Err(StoreError::TransactionCanceled { failed });
+                    }
+                    // No condition failed, but an item was busy in another transaction or
+                    // write: nothing was applied, and a retry may well succeed.
+                    if cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|reason| reason.code() == Some("TransactionConflict"))
+                    {
+                        return Err(StoreError::Throttled("TransactionConflict".into()));
                     }
                 }
                 Err(backend(err))

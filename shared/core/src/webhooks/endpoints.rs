@@ -151,11 +151,13 @@ fn validate_url(url: &str, app: &App) -> Result<String, FieldError> {
         .map_err(|refusal| FieldError::new("url", refusal.to_string()))
 }
 
-/// The event types an endpoint asks for, once each. An activity event type is refused while the
-/// account has activity events off: the endpoint would wait for events that are never published.
+/// The event types an endpoint asks for, once each. An activity event type it does not already
+/// have (`kept`) is refused while the account has activity events off: the endpoint would wait
+/// for events that are never published.
 fn validate_event_types(
     types: &[String],
     activity_events: bool,
+    kept: &[String],
 ) -> Result<Vec<String>, FieldError> {
     let mut accepted: Vec<String> = Vec::with_capacity(types.len());
     for name in types {
@@ -171,7 +173,7 @@ fn validate_event_types(
                 ),
             ));
         };
-        if kind.is_activity() && !activity_events {
+        if kind.is_activity() && !activity_events && !kept.contains(name) {
             return Err(FieldError::new(
                 "event_types",
                 format!(
@@ -226,7 +228,7 @@ pub async fn create(
         .map_err(|e| errors.push(e))
         .ok();
     let account_id = &caller.account_id;
-    let event_types = validate_event_types(&request.event_types, caller.activity_events)
+    let event_types = validate_event_types(&request.event_types, caller.activity_events, &[])
         .map_err(|e| errors.push(e))
         .ok();
     let description = validate_description(request.description.as_deref())
@@ -390,7 +392,7 @@ pub async fn update(
         }
     }
     if let Some(types) = &patch.event_types {
-        match validate_event_types(types, caller.activity_events) {
+        match validate_event_types(types, caller.activity_events, &record.event_types) {
             Ok(types) => record.event_types = types,
             Err(e) => errors.push(e),
         }
