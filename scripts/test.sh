@@ -189,7 +189,7 @@ mkdir -p target/portal-screenshots
 ORRERY_PORTAL_URL="http://127.0.0.1:$PORTAL_PORT" \
   ORRERY_PORTAL_ADMIN_KEY="orrery-portal-e2e-admin-key-0123456789" \
   ORRERY_PORTAL_SHOTS="$PWD/target/portal-screenshots" \
-  node --test --test-reporter=spec portal/e2e/ || { echo "orrery-local's log:"; tail -n 50 "$LOCAL_DIR/server.log"; exit 1; }
+  node --test --test-reporter=spec portal/e2e/portal.test.mjs || { echo "orrery-local's log:"; tail -n 50 "$LOCAL_DIR/server.log"; exit 1; }
 kill "$LOCAL_PID" 2>/dev/null || true
 wait "$LOCAL_PID" 2>/dev/null || true
 LOCAL_PID=""

@@ -23,6 +23,8 @@ export interface Problem {
   status?: number;
   detail?: string;
   errors?: { field: string; message: string }[];
+  /** Invalid items of a list (a batch), each with its index, custom_id and field errors. */
+  items?: { index: number; custom_id?: string | null; errors: { field: string; message: string }[] }[];
 }
 
 export class ApiError extends Error {
@@ -36,7 +38,13 @@ export class ApiError extends Error {
 
 function describe(status: number, problem: Problem): string {
   const fields = (problem.errors ?? []).map((e) => `${e.field}: ${e.message}`);
+  const items = (problem.items ?? []).slice(0, 5).map((item) => {
+    const which = item.custom_id ? `${item.custom_id} (line ${item.index + 1})` : `line ${item.index + 1}`;
+    return `${which}: ${item.errors.map((e) => `${e.field} ${e.message}`).join(", ")}`;
+  });
+  const more = (problem.items?.length ?? 0) > 5 ? ` … and ${problem.items!.length - 5} more` : "";
   const detail = problem.detail ?? problem.title ?? `HTTP ${status}`;
+  if (items.length) return `${detail} ${items.join("; ")}${more}`;
   return fields.length > 1 ? `${detail} ${fields.join("; ")}` : detail;
 }
 

@@ -13,10 +13,12 @@ import { usagePage } from "./pages/usage";
 import { webhooksPage } from "./pages/webhooks";
 import { applyTheme, themeToggle } from "./theme";
 
+/** A page draws itself into `main`; `signal` aborts when the reader leaves it (sockets, timers
+ * and listeners it started end then). */
 interface Page {
   path: string;
   title: string;
-  render: (main: HTMLElement) => Promise<void>;
+  render: (main: HTMLElement, signal: AbortSignal) => Promise<void>;
 }
 
 const PAGES: Page[] = [
@@ -64,7 +66,7 @@ function header(active: Page | null): HTMLElement {
           class: "secondary",
           onclick: () => {
             session.signOut();
-            location.hash = "";
+            history.replaceState(null, "", location.pathname);
             void render();
           },
         },
@@ -111,14 +113,19 @@ function signIn(): HTMLElement {
     session.signIn(key);
     submit.disabled = true;
     try {
-      // Any metered call proves the key; the key list needs only a valid key of the account.
-      await api("GET", "/v1/analytics/summary");
-      if (!location.hash) location.hash = "#/usage";
+      // Any authenticated call proves the key. A 403 is a valid key without the analytics
+      // scope: signed in, and the pages say what its scopes do not allow.
+      try {
+        await api("GET", "/v1/analytics/summary");
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 403)) throw error;
+      }
+      if (!location.hash) history.replaceState(null, "", "#/usage");
       await render();
     } catch (error) {
       session.signOut();
       const message =
-        error instanceof ApiError && (error.status === 401 || error.status === 403)
+        error instanceof ApiError && error.status === 401
           ? `That key was refused: ${error.message}`
           : error instanceof Error
             ? error.message
@@ -131,10 +138,12 @@ function signIn(): HTMLElement {
   return form;
 }
 
-let rendering = 0;
+let leaving: AbortController | null = null;
 
 async function render(): Promise<void> {
-  const turn = ++rendering;
+  leaving?.abort();
+  const here = new AbortController();
+  leaving = here;
   applyTheme();
   if (!session.key()) {
     document.title = "Sign in · Orrery developer portal";
@@ -143,12 +152,16 @@ async function render(): Promise<void> {
   }
   const page = currentPage();
   document.title = `${page.title} · Orrery developer portal`;
-  const main = h("main", { id: "main", tabindex: -1 }, h("h1", {}, page.title));
+  const heading = h("h1", { tabindex: -1 }, page.title);
+  const main = h("main", { id: "main", tabindex: -1 }, heading);
   replace(root, header(page), main);
+  // A new page: focus its heading at once, so keyboard and screen reader users start there.
+  if (navigated) heading.focus();
+  navigated = false;
   try {
-    await page.render(main);
+    await page.render(main, here.signal);
   } catch (error) {
-    if (turn !== rendering) return;
+    if (here.signal.aborted) return;
     if (error instanceof ApiError && error.status === 401) {
       session.signOut();
       await render();
@@ -160,7 +173,27 @@ async function render(): Promise<void> {
   }
 }
 
+let navigated = false;
 window.addEventListener("hashchange", () => {
-  void render().then(() => document.getElementById("main")?.focus());
+  navigated = true;
+  void render();
+});
+// The skip link jumps to the content without changing the route.
+document.addEventListener("click", (event) => {
+  const link = (event.target as Element | null)?.closest?.("a.skip");
+  if (link) {
+    event.preventDefault();
+    document.getElementById("main")?.focus();
+  }
+});
+// A failure nothing else caught still reaches the reader, not only the console.
+window.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  const main = document.getElementById("main");
+  if (!main) return;
+  const status = statusArea();
+  main.append(status);
+  const reason = event.reason;
+  notice(status, reason instanceof Error ? reason.message : String(reason), "error");
 });
 void render();

@@ -16,12 +16,11 @@ export function applyTheme(): void {
   document.documentElement.dataset.theme = currentTheme();
 }
 
+/** A toggle button with a fixed name, "Dark theme", pressed while the dark theme is on. */
 export function themeToggle(): HTMLButtonElement {
-  const button = h("button", { type: "button", class: "secondary", "aria-pressed": "false" });
+  const button = h("button", { type: "button", class: "secondary", "aria-pressed": "false" }, "Dark theme");
   const label = () => {
-    const dark = currentTheme() === "dark";
-    button.textContent = dark ? "Light theme" : "Dark theme";
-    button.setAttribute("aria-pressed", String(dark));
+    button.setAttribute("aria-pressed", String(currentTheme() === "dark"));
   };
   button.addEventListener("click", () => {
     localStorage.setItem(THEME_ITEM, currentTheme() === "dark" ? "light" : "dark");

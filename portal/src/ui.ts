@@ -59,14 +59,15 @@ export function field(label: string, control: HTMLElement, hint?: string): HTMLE
   );
 }
 
-/** The page's polite announcer: results and errors are read out as well as shown. */
+/** Shows a result or an error in a status area, which reads it out (an error at once). */
 export function notice(target: Element, message: string, kind: "ok" | "error" = "ok"): void {
-  replace(target, h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, message));
+  target.setAttribute("aria-live", kind === "error" ? "assertive" : "polite");
+  replace(target, h("p", { class: `notice ${kind}` }, message));
 }
 
-/** A status line that announces changes. */
+/** A status line that announces changes (one live region; its notices carry no role). */
 export function statusArea(): HTMLElement {
-  return h("div", { class: "status-area", "aria-live": "polite" });
+  return h("div", { class: "status-area", "aria-live": "polite", "aria-atomic": "true" });
 }
 
 /** Runs `action` with the button disabled, reporting a failure in `status`. */

@@ -20,7 +20,11 @@ interface Batch {
   eta_seconds: number | null;
 }
 
+type BatchEvent = Partial<Batch> & { id?: string };
+
 const FINISHED = ["completed", "partially_succeeded", "failed", "cancelled", "expired"];
+const BATCH_EVENTS = ["batch.progress", "batch.completed", "batch.failed", "batch.cancelled", "batch.expired"];
+const POLL_MS = 3000;
 
 const SAMPLE = [
   { custom_id: "ada", operation: "chart", body: { datetime: "1990-05-17T14:30", timezone: "Europe/London", latitude: 51.5074, longitude: -0.1278 } },
@@ -30,88 +34,166 @@ const SAMPLE = [
   .map((item) => JSON.stringify(item))
   .join("\n");
 
-/** The account's batch events, live: a WebSocket subscribed to the batch event types, opened
- * before a batch is submitted so that none of its events is missed; `null` if it cannot open
- * (the status poll then carries the progress alone). */
-async function openLive(onBatch: (data: Partial<Batch> & { id?: string }) => void): Promise<WebSocket | null> {
-  try {
-    const [url, token] = await Promise.all([realtimeUrl(), realtimeToken()]);
-    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
-    return await new Promise((resolve) => {
-      const timer = window.setTimeout(() => {
-        socket.close();
-        resolve(null);
-      }, 5000);
-      socket.addEventListener("open", () => {
-        socket.send(
-          JSON.stringify({
-            action: "subscribe",
-            types: ["batch.progress", "batch.completed", "batch.failed", "batch.cancelled", "batch.expired"],
-          }),
-        );
-      });
-      socket.addEventListener("message", (message) => {
-        const frame = JSON.parse(String(message.data)) as {
-          type: string;
-          event?: { data?: Partial<Batch> & { id?: string } };
-        };
-        if (frame.type === "subscribed") {
+/** The account's batch events, live: a WebSocket subscribed to the batch event types before a
+ * batch is submitted. Each batch's newest event is kept, so one that arrives before the
+ * submission's answer names the batch is not lost. */
+class LiveBatches {
+  private latest = new Map<string, BatchEvent>();
+  private listener: ((event: BatchEvent) => void) | null = null;
+
+  private constructor(private socket: WebSocket) {}
+
+  /** Opens and subscribes; `null` if that fails within 5 s (the poll then carries progress). */
+  static async open(signal: AbortSignal): Promise<LiveBatches | null> {
+    try {
+      const [url, token] = await Promise.all([realtimeUrl(), realtimeToken()]);
+      if (signal.aborted) return null;
+      const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+      const live = new LiveBatches(socket);
+      signal.addEventListener("abort", () => socket.close());
+      return await new Promise((resolve) => {
+        const timer = window.setTimeout(() => {
+          socket.close();
+          resolve(null);
+        }, 5000);
+        socket.addEventListener("open", () => {
+          socket.send(JSON.stringify({ action: "subscribe", types: BATCH_EVENTS }));
+        });
+        socket.addEventListener("message", (message) => {
+          let frame: { type?: string; event?: { data?: BatchEvent } };
+          try {
+            frame = JSON.parse(String(message.data));
+          } catch {
+            return;
+          }
+          if (frame.type === "subscribed") {
+            window.clearTimeout(timer);
+            resolve(live);
+          } else if (frame.type === "event" && frame.event?.data?.id) {
+            live.latest.set(frame.event.data.id, frame.event.data);
+            live.listener?.(frame.event.data);
+          }
+        });
+        socket.addEventListener("error", () => {
           window.clearTimeout(timer);
-          resolve(socket);
-        } else if (frame.type === "event" && frame.event?.data) {
-          onBatch(frame.event.data);
-        }
+          resolve(null);
+        });
       });
-      socket.addEventListener("error", () => {
-        window.clearTimeout(timer);
-        resolve(null);
-      });
-    });
-  } catch {
-    return null;
+    } catch {
+      return null;
+    }
+  }
+
+  get open(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Calls `listener` with `id`'s newest event so far, if any, and with every later one. */
+  follow(id: string, listener: (event: BatchEvent) => void): void {
+    this.listener = (event) => {
+      if (event.id === id) listener(event);
+    };
+    const seen = this.latest.get(id);
+    if (seen) listener(seen);
+  }
+
+  unfollow(): void {
+    this.listener = null;
   }
 }
 
-/** Follows one batch: its events on the live socket, and a status poll every few seconds as
- * the safety net (a dropped socket, a missed frame). Returns how to stop. */
-function follow(batch: Batch, show: (batch: Batch) => void, live: { target: string | null; update: ((batch: Batch) => void) | null }): () => void {
-  let stopped = false;
-  let timer: number | undefined;
-  const stop = () => {
-    stopped = true;
-    live.target = null;
-    live.update = null;
-    window.clearTimeout(timer);
-  };
-  const update = (next: Batch) => {
-    if (stopped) return;
-    show(next);
-    if (FINISHED.includes(next.status)) stop();
-  };
-  live.target = batch.id;
-  live.update = update;
-  const poll = async () => {
-    if (stopped) return;
-    try {
-      update(await api<Batch>("GET", `/v1/batches/${batch.id}`));
-    } catch {
-      // The next poll tries again.
-    }
-    if (!stopped) timer = window.setTimeout(() => void poll(), 3000);
-  };
-  timer = window.setTimeout(() => void poll(), 3000);
-  return stop;
+/** The progress card of one batch, updated in place (its download button keeps focus; only a
+ * change of status is announced). */
+class Progress {
+  readonly element: HTMLElement;
+  private bar: HTMLProgressElement;
+  private statusLine: HTMLElement;
+  private countsLine: HTMLElement;
+  private shown: Batch;
+
+  constructor(batch: Batch, save: (id: string) => Promise<void>, status: Element) {
+    this.shown = batch;
+    this.bar = h("progress", { max: batch.counts.total, value: 0, "aria-label": `Items settled of ${batch.id}` });
+    this.statusLine = h("strong", { class: "batch-status" });
+    this.countsLine = h("span", {});
+    const download = h("button", { type: "button" }, "Download results");
+    download.addEventListener("click", () => busy(download, status, () => save(batch.id)));
+    this.element = h(
+      "section",
+      { class: "card", "aria-labelledby": "progress-title" },
+      h("h2", { id: "progress-title" }, `Batch ${batch.id}`),
+      this.bar,
+      h("p", {}, h("span", { "aria-live": "polite" }, this.statusLine), " · ", this.countsLine),
+      download,
+    );
+    this.show(batch, "submission");
+  }
+
+  /** Shows `batch`; `source` says where the news came from (the socket, the poll). */
+  show(batch: Batch, source: string): void {
+    this.shown = batch;
+    const { total, completed, failed, cancelled } = batch.counts;
+    const done = completed + failed + cancelled;
+    this.bar.max = total;
+    this.bar.value = done;
+    if (this.statusLine.textContent !== batch.status) this.statusLine.textContent = batch.status;
+    const eta = !FINISHED.includes(batch.status) && batch.eta_seconds ? ` · about ${batch.eta_seconds} s left` : "";
+    this.countsLine.textContent = `${done} of ${total} settled (${completed} completed, ${failed} failed, ${cancelled} cancelled)${eta}`;
+    this.element.dataset.batchStatus = batch.status;
+    this.element.dataset.source = source;
+  }
+
+  get batch(): Batch {
+    return this.shown;
+  }
 }
 
-export async function batchesPage(main: HTMLElement): Promise<void> {
+/** Every result line of a batch, following `?after=` until a page brings nothing new (a page is
+ * capped in size on AWS). */
+async function allResults(id: string): Promise<Blob> {
+  const parts: string[] = [];
+  let after: string | null = null;
+  for (let page = 0; page < 1000; page++) {
+    const query: string = after ? `?after=${encodeURIComponent(after)}` : "";
+    const text = await (await call("GET", `/v1/batches/${id}/results${query}`)).text();
+    const lines = text.split("\n").filter((line) => line.trim());
+    if (!lines.length) break;
+    parts.push(...lines);
+    const last = JSON.parse(lines[lines.length - 1]) as { cursor?: string };
+    if (!last.cursor || last.cursor === after) break;
+    after = last.cursor;
+  }
+  return new Blob([parts.map((line) => `${line}\n`).join("")], { type: "application/x-ndjson" });
+}
+
+/** JSON (`{"requests": [...]}`) or JSON Lines, by what the text parses as. */
+function batchBody(text: string): { body: string; contentType: string } {
+  try {
+    const whole = JSON.parse(text) as unknown;
+    if (whole && typeof whole === "object" && !Array.isArray(whole) && "requests" in whole) {
+      return { body: text, contentType: "application/json" };
+    }
+  } catch {
+    // Not one JSON value: JSON Lines.
+  }
+  return { body: `${text}\n`, contentType: "application/x-ndjson" };
+}
+
+export async function batchesPage(main: HTMLElement, signal: AbortSignal): Promise<void> {
   const status = statusArea();
-  const progress = h("div", { "aria-live": "polite" });
+  const progressArea = h("div", {});
   const list = h("div", {});
   const lines = h("textarea", { name: "lines", rows: 8, spellcheck: "false", required: true });
   const file = h("input", { type: "file", name: "file", accept: ".jsonl,.ndjson,.json,application/x-ndjson" });
-  file.addEventListener("change", async () => {
+  file.addEventListener("change", () => {
     const chosen = file.files?.[0];
-    if (chosen) lines.value = await chosen.text();
+    if (!chosen) return;
+    chosen
+      .text()
+      .then((text) => {
+        lines.value = text;
+      })
+      .catch((error: unknown) => notice(status, `Could not read the file: ${String(error)}`, "error"));
   });
   const sample = h("button", { type: "button", class: "secondary" }, "Fill in a sample");
   sample.addEventListener("click", () => {
@@ -132,100 +214,85 @@ export async function batchesPage(main: HTMLElement): Promise<void> {
     h("div", { class: "row-actions" }, sample, submit),
   );
 
-  let stopFollowing: (() => void) | null = null;
-  // The batch being followed, and what its live events update.
-  const live: { target: string | null; update: ((batch: Batch) => void) | null } = {
-    target: null,
-    update: null,
-  };
-  let socket: WebSocket | null = null;
-  let latest: Batch | null = null;
-  const onBatch = (data: Partial<Batch> & { id?: string }) => {
-    if (data.id && data.id === live.target && data.counts && data.status && latest) {
-      live.update?.({ ...latest, ...data } as Batch);
-    }
-  };
-  const results = async (id: string) => {
-    const response = await call("GET", `/v1/batches/${id}/results`);
-    download(`${id}-results.jsonl`, await response.blob());
-  };
-  const show = (batch: Batch) => {
-    const done = batch.counts.completed + batch.counts.failed + batch.counts.cancelled;
-    const finished = FINISHED.includes(batch.status);
-    const save = h("button", { type: "button" }, "Download results");
-    save.addEventListener("click", () => busy(save, status, () => results(batch.id)));
-    replace(
-      progress,
-      h(
-        "section",
-        { class: "card", "aria-labelledby": "progress-title", "data-batch-status": batch.status },
-        h("h2", { id: "progress-title" }, `Batch ${batch.id}`),
-        h("progress", { max: batch.counts.total, value: done, "aria-label": `Items settled of ${batch.id}` }),
-        h(
-          "p",
-          {},
-          h("strong", { class: "batch-status" }, batch.status),
-          ` · ${done} of ${batch.counts.total} settled (${batch.counts.completed} completed, ${batch.counts.failed} failed, ${batch.counts.cancelled} cancelled)`,
-          !finished && batch.eta_seconds ? ` · about ${batch.eta_seconds} s left` : "",
-        ),
-        save,
-      ),
-    );
-    if (finished) void refresh();
+  const save = async (id: string) => download(`${id}-results.jsonl`, await allResults(id));
+  let live: LiveBatches | null = null;
+  let poll: number | undefined;
+  signal.addEventListener("abort", () => window.clearTimeout(poll));
+
+  const follow = (progress: Progress) => {
+    const id = progress.batch.id;
+    const finish = () => {
+      live?.unfollow();
+      window.clearTimeout(poll);
+      refresh().catch(() => undefined);
+    };
+    live?.follow(id, (event) => {
+      if (!event.counts || !event.status || signal.aborted) return;
+      progress.show({ ...progress.batch, ...event } as Batch, "socket");
+      if (FINISHED.includes(progress.batch.status)) finish();
+    });
+    // The safety net: a dropped socket or a missed frame still ends in the right state.
+    const tick = async () => {
+      if (signal.aborted || FINISHED.includes(progress.batch.status)) return;
+      try {
+        progress.show(await api<Batch>("GET", `/v1/batches/${id}`), "poll");
+      } catch {
+        // The next tick tries again.
+      }
+      if (FINISHED.includes(progress.batch.status)) finish();
+      else poll = window.setTimeout(() => void tick(), POLL_MS);
+    };
+    if (FINISHED.includes(progress.batch.status)) finish();
+    else poll = window.setTimeout(() => void tick(), POLL_MS);
   };
 
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    void busy(submit, status, async () => {
-      const text = lines.value.trim();
-      const body = text.startsWith("{\"requests\"") ? text : `${text}\n`;
-      const contentType = text.startsWith("{\"requests\"") ? "application/json" : "application/x-ndjson";
-      if (!socket || socket.readyState !== WebSocket.OPEN) socket = await openLive(onBatch);
-      const batch = await api<Batch>("POST", "/v1/batches", body, { contentType });
-      notice(status, `Submitted ${batch.id}: ${batch.counts.total} items.`);
-      stopFollowing?.();
-      latest = batch;
-      show(batch);
-      stopFollowing = follow(batch, (next) => {
-        latest = next;
-        show(next);
-      }, live);
-      await refresh();
-    });
-  });
+  form.addEventListener(
+    "submit",
+    (event) => {
+      event.preventDefault();
+      void busy(submit, status, async () => {
+        const text = lines.value.trim();
+        if (!text) throw new Error("Paste or upload at least one item.");
+        if (!live?.open) live = await LiveBatches.open(signal);
+        const { body, contentType } = batchBody(text);
+        const batch = await api<Batch>("POST", "/v1/batches", body, { contentType });
+        live?.unfollow();
+        window.clearTimeout(poll);
+        notice(status, `Submitted ${batch.id}: ${batch.counts.total} items.`);
+        const progress = new Progress(batch, save, status);
+        replace(progressArea, progress.element);
+        follow(progress);
+        await refresh();
+      });
+    },
+    { signal },
+  );
 
   const refresh = async () => {
     const batches = await all<Batch>("/v1/batches?limit=10", 1);
+    if (signal.aborted) return;
     replace(
       list,
       table(
         "Recent batches",
         ["Batch", "Status", "Items", "Created", "Finished", "Results"],
         batches.map((batch) => {
-          const save = h("button", { type: "button", class: "secondary" }, "Download");
-          save.setAttribute("aria-label", `Download the results of ${batch.id}`);
-          save.addEventListener("click", () => busy(save, status, () => results(batch.id)));
+          const button = h("button", { type: "button", class: "secondary" }, "Download");
+          button.setAttribute("aria-label", `Download the results of ${batch.id}`);
+          button.addEventListener("click", () => busy(button, status, () => save(batch.id)));
           return [
             h("code", {}, batch.id),
             batch.status,
             `${batch.counts.completed + batch.counts.failed}/${batch.counts.total}`,
             when(batch.created_at),
             when(batch.finished_at),
-            save,
+            button,
           ];
         }),
       ),
     );
   };
 
-  main.append(form, status, progress, h("section", { class: "card" }, list));
+  main.append(form, status, progressArea, h("section", { class: "card" }, list));
   await refresh();
-  window.addEventListener(
-    "hashchange",
-    () => {
-      stopFollowing?.();
-      socket?.close();
-    },
-    { once: true },
-  );
 }

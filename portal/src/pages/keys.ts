@@ -1,7 +1,7 @@
 // Keys: the account's API keys; create one (scopes, mode, expiry; the key shown once with a
 // copy button), rotate with a grace period, revoke.
 
-import { all, api } from "../api";
+import { all, api, session } from "../api";
 import { busy, field, h, notice, replace, shownOnce, statusArea, table, when } from "../ui";
 
 interface KeyView {
@@ -52,6 +52,9 @@ export async function keysPage(main: HTMLElement): Promise<void> {
     );
   };
 
+  /** Whether `key` is the one this portal is signed in with (its prefix starts the key). */
+  const current = (key: KeyView) => session.key()?.startsWith(key.prefix) ?? false;
+
   const actions = (key: KeyView): HTMLElement => {
     const grace = h(
       "select",
@@ -68,22 +71,40 @@ export async function keysPage(main: HTMLElement): Promise<void> {
         const created = await api<CreatedKey>("POST", `/v1/api-keys/${key.id}/rotate`, {
           grace_seconds: Number(grace.value),
         });
-        replace(revealed, shownOnce(`New key for ${created.name}`, created.key));
-        notice(status, `Rotated ${key.name}: the old key keeps working for the grace period.`);
+        if (current(key)) session.signIn(created.key);
         await refresh();
+        replace(revealed, shownOnce(`New key for ${created.name}`, created.key));
+        notice(
+          status,
+          current(key) || session.key() === created.key
+            ? `Rotated ${key.name}, the key this portal uses: it now signs in with the new one.`
+            : `Rotated ${key.name}: the old key keeps working for the grace period.`,
+        );
       }),
     );
     const revoke = h("button", { type: "button", class: "danger" }, "Revoke");
     revoke.setAttribute("aria-label", `Revoke ${key.name}`);
     revoke.addEventListener("click", () => {
-      if (!confirm(`Revoke ${key.name}? Requests with it are refused at once.`)) return;
+      const warning = current(key)
+        ? `Revoke ${key.name}? It is the key this portal is signed in with: you will be signed out.`
+        : `Revoke ${key.name}? Requests with it are refused at once.`;
+      if (!confirm(warning)) return;
       void busy(revoke, status, async () => {
+        const signedInWithIt = current(key);
         await api("PATCH", `/v1/api-keys/${key.id}/revoke`);
-        notice(status, `Revoked ${key.name}.`);
+        if (signedInWithIt) {
+          session.signOut();
+          location.reload();
+          return;
+        }
         await refresh();
+        notice(status, `Revoked ${key.name}.`);
       });
     });
-    return h("div", { class: "row-actions" }, grace, rotate, revoke);
+    // A key already rotated (in its grace period) is not rotated again: its successor is.
+    return key.replaced_by
+      ? h("div", { class: "row-actions" }, revoke)
+      : h("div", { class: "row-actions" }, grace, rotate, revoke);
   };
 
   const name = h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" });
@@ -122,10 +143,10 @@ export async function keysPage(main: HTMLElement): Promise<void> {
       const body: Record<string, unknown> = { name: name.value, scopes, mode: mode.value };
       if (expires.value) body.expires_at = `${expires.value}T00:00:00Z`;
       const created = await api<CreatedKey>("POST", "/v1/api-keys", body);
-      replace(revealed, shownOnce(`Key ${created.name}`, created.key));
-      notice(status, `Created ${created.name}.`);
       form.reset();
       await refresh();
+      replace(revealed, shownOnce(`Key ${created.name}`, created.key));
+      notice(status, `Created ${created.name}.`);
     });
   });
 

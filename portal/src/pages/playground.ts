@@ -1,7 +1,8 @@
 // Playground: a birth chart from a form — the SVG wheel, the JSON, the reading, and the curl
 // command that makes the same call.
 
-import { api, call } from "../api";
+import { api } from "../api";
+import { currentTheme } from "../theme";
 import { busy, field, h, replace, statusArea } from "../ui";
 
 const HOUSE_SYSTEMS = [
@@ -27,7 +28,7 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-export async function playgroundPage(main: HTMLElement): Promise<void> {
+export async function playgroundPage(main: HTMLElement, signal: AbortSignal): Promise<void> {
   const status = statusArea();
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC"];
   const zoneList = h("datalist", { id: "zones" }, ...zones.map((zone) => h("option", { value: zone })));
@@ -72,6 +73,14 @@ export async function playgroundPage(main: HTMLElement): Promise<void> {
   const json = h("pre", { class: "json", tabindex: 0, "aria-label": "The chart as JSON" });
   const curl = h("pre", { class: "curl", tabindex: 0, "aria-label": "curl command" });
 
+  // The wheel's object URL, given back when the next wheel or another page replaces it.
+  let wheelUrl: string | null = null;
+  const release = () => {
+    if (wheelUrl) URL.revokeObjectURL(wheelUrl);
+    wheelUrl = null;
+  };
+  signal.addEventListener("abort", release);
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void busy(submit, status, async () => {
@@ -85,19 +94,22 @@ export async function playgroundPage(main: HTMLElement): Promise<void> {
       };
       if (name.value.trim()) body.name = name.value.trim();
       if (zodiac.value === "sidereal") body.ayanamsa = ayanamsa.value;
-      const [svg, chart, text] = await Promise.all([
-        call("POST", "/v1/charts?format=svg", body).then((r) => r.blob()),
-        api<unknown>("POST", "/v1/charts", body),
+      // One chart call with the wheel embedded (in the page's theme), one reading call.
+      const [chart, text] = await Promise.all([
+        api<Record<string, unknown>>("POST", `/v1/charts?include=svg&theme=${currentTheme()}`, body),
         api<Reading>("POST", "/v1/readings", body),
       ]);
+      const { svg, ...rest } = chart;
+      release();
+      wheelUrl = URL.createObjectURL(new Blob([String(svg)], { type: "image/svg+xml" }));
       const image = h("img", {
-        src: URL.createObjectURL(svg),
+        src: wheelUrl,
         alt: `The chart wheel of ${name.value.trim() || "this birth"}`,
         width: 480,
         height: 480,
       });
-      replace(wheel, image, h("figcaption", {}, "The SVG wheel (POST /v1/charts?format=svg)"));
-      json.textContent = JSON.stringify(chart, null, 2);
+      replace(wheel, image, h("figcaption", {}, "The SVG wheel (?format=svg alone, or ?include=svg in the JSON)"));
+      json.textContent = JSON.stringify(rest, null, 2);
       replace(
         reading,
         h("h2", { id: "reading-title" }, text.title),

@@ -59,7 +59,7 @@ interface Latency extends Percentiles {
 const percent = (value: number) => `${(value * 100).toFixed(1)} %`;
 const ms = (value: number | null) => (value === null ? "—" : `${value.toFixed(1)} ms`);
 
-export async function usagePage(main: HTMLElement): Promise<void> {
+export async function usagePage(main: HTMLElement, signal: AbortSignal): Promise<void> {
   const summary = await api<Summary>("GET", "/v1/analytics/summary");
   main.append(
     h(
@@ -124,7 +124,11 @@ export async function usagePage(main: HTMLElement): Promise<void> {
     ),
   );
   let plot: uPlot | null = null;
+  signal.addEventListener("abort", () => plot?.destroy());
+  // Draws may overlap (a quick change of period, a theme switch): only the latest shows.
+  let drawn = 0;
   const drawUsage = async () => {
+    const turn = ++drawn;
     const hourly = granularity.value === "hour";
     const now = new Date();
     // Whole hours (UTC days for daily series), ending with the current one.
@@ -137,6 +141,7 @@ export async function usagePage(main: HTMLElement): Promise<void> {
       granularity: granularity.value,
     });
     const usage = await api<{ data: UsageRow[] }>("GET", `/v1/analytics/usage?${query}`);
+    if (turn !== drawn || signal.aborted) return;
     // One point per period of the range, zero where nothing was used (the API lists only
     // periods with use).
     const step = hourly ? 3600 : 86_400;
@@ -148,7 +153,7 @@ export async function usagePage(main: HTMLElement): Promise<void> {
         at,
         units: row?.units ?? 0,
         requests: row?.requests ?? 0,
-        errors: row ? row["4xx"] + row["5xx"] + row["429"] : 0,
+        errors: row ? row["4xx"] + row["5xx"] : 0,
       });
     }
     plot?.destroy();
@@ -162,13 +167,13 @@ export async function usagePage(main: HTMLElement): Promise<void> {
     const grid = cssColor("--border");
     plot = new uPlot(
       {
-        width: Math.max(280, Math.min(chart.clientWidth || 640, 960)),
+        width: chartWidth(),
         height: 240,
         series: [
           {},
           { label: "Requests", stroke: cssColor("--accent"), width: 2 },
           { label: "Units", stroke: cssColor("--accent-2"), width: 2 },
-          { label: "Errors", stroke: cssColor("--danger"), width: 2 },
+          { label: "Errors (4xx, 5xx)", stroke: cssColor("--danger"), width: 2 },
         ],
         axes: [
           { stroke: axis, grid: { stroke: grid } },
@@ -200,8 +205,11 @@ export async function usagePage(main: HTMLElement): Promise<void> {
       ),
     );
   };
-  granularity.addEventListener("change", () => void drawUsage());
-  window.addEventListener("orrery:theme", () => void drawUsage(), { once: true });
+  const chartWidth = () => Math.max(200, Math.min(chart.clientWidth || 640, 960));
+  const redraw = () => drawUsage().catch(() => undefined);
+  granularity.addEventListener("change", redraw, { signal });
+  window.addEventListener("orrery:theme", redraw, { signal });
+  window.addEventListener("resize", () => plot?.setSize({ width: chartWidth(), height: 240 }), { signal });
   await drawUsage();
 
   const since = new Date(Date.now() - 24 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, "Z");

@@ -71,10 +71,14 @@ export async function webhooksPage(main: HTMLElement): Promise<void> {
       ...boxes.map((box, index) =>
         h(
           "label",
-          { class: "check", title: catalogue[index].description },
+          { class: "check type" },
           box,
-          ` ${box.value}`,
-          catalogue[index].activity ? h("small", {}, " (activity)") : null,
+          h(
+            "span",
+            {},
+            ` ${box.value}`,
+            h("small", { class: "hint" }, ` — ${catalogue[index].description}`),
+          ),
         ),
       ),
     ),
@@ -88,10 +92,10 @@ export async function webhooksPage(main: HTMLElement): Promise<void> {
         description: description.value.trim() || null,
         event_types: boxes.filter((b) => b.checked).map((b) => b.value),
       });
-      replace(revealed, shownOnce(`Signing secret of ${created.url}`, created.secret));
-      notice(status, `Registered ${created.url}.`);
       form.reset();
       await refresh();
+      replace(revealed, shownOnce(`Signing secret of ${created.url}`, created.secret));
+      notice(status, `Registered ${created.url}.`);
     });
   });
 
@@ -137,16 +141,24 @@ export async function webhooksPage(main: HTMLElement): Promise<void> {
     const show = h("button", { type: "button", class: "secondary" }, "Delivery log");
     show.setAttribute("aria-label", `Delivery log of ${endpoint.url}`);
     show.addEventListener("click", () => busy(show, status, () => deliveries(endpoint, log)));
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
     const since = h("input", {
       type: "date",
       name: "since",
+      required: true,
+      // Dead letters are kept 14 days.
+      min: day(13),
+      max: day(0),
       "aria-label": `Replay dead-lettered deliveries to ${endpoint.url} since`,
-      value: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10),
+      value: day(1),
     });
     const replay = h("button", { type: "button", class: "secondary" }, "Replay");
     replay.setAttribute("aria-label", `Replay failed deliveries to ${endpoint.url}`);
     replay.addEventListener("click", () =>
       busy(replay, status, async () => {
+        if (!since.value || !since.checkValidity()) {
+          throw new Error(`Choose a day from ${since.min} to ${since.max} to replay from.`);
+        }
         const replayed = await api<{ replayed: number }>(
           "POST",
           `/v1/webhooks/${endpoint.id}/replay`,
