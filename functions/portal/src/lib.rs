@@ -18,6 +18,22 @@ struct Asset {
     content_type: &'static str,
 }
 
+/// An asset with its ETag, hashed once when the router is built rather than on every request.
+#[derive(Clone)]
+struct Served {
+    asset: &'static Asset,
+    tag: std::sync::Arc<str>,
+}
+
+impl Served {
+    fn new(asset: &'static Asset) -> Self {
+        Self {
+            asset,
+            tag: etag(asset.body).into(),
+        }
+    }
+}
+
 const INDEX: Asset = Asset {
     body: include_bytes!("../../../portal/dist/index.html"),
     content_type: "text/html; charset=utf-8",
@@ -79,8 +95,8 @@ fn etag(body: &[u8]) -> String {
     format!("\"{hash:016x}\"")
 }
 
-fn serve(asset: &Asset, request: &HeaderMap, extra: &[(header::HeaderName, String)]) -> Response {
-    let tag = etag(asset.body);
+fn serve(served: &Served, request: &HeaderMap, extra: &[(header::HeaderName, String)]) -> Response {
+    let Served { asset, tag } = served;
     let mut response = if request
         .get(header::IF_NONE_MATCH)
         .is_some_and(|value| value.as_bytes() == tag.as_bytes())
@@ -104,7 +120,7 @@ fn serve(asset: &Asset, request: &HeaderMap, extra: &[(header::HeaderName, Strin
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if let Ok(value) = HeaderValue::from_str(&tag) {
+    if let Ok(value) = HeaderValue::from_str(tag) {
         headers.insert(header::ETAG, value);
     }
     for (name, value) in extra {
@@ -119,12 +135,17 @@ fn serve(asset: &Asset, request: &HeaderMap, extra: &[(header::HeaderName, Strin
 pub fn router(config: PortalConfig) -> Router {
     let policy = config.content_security_policy();
     let settings = serde_json::json!({ "realtime_url": config.realtime_url }).to_string();
+    let (index, script, styles) = (
+        Served::new(&INDEX),
+        Served::new(&SCRIPT),
+        Served::new(&STYLES),
+    );
     Router::new()
         .route(
             "/",
             get(move |request: HeaderMap| async move {
                 serve(
-                    &INDEX,
+                    &index,
                     &request,
                     &[
                         (header::CONTENT_SECURITY_POLICY, policy.clone()),
@@ -135,11 +156,11 @@ pub fn router(config: PortalConfig) -> Router {
         )
         .route(
             "/portal/app.js",
-            get(|request: HeaderMap| async move { serve(&SCRIPT, &request, &[]) }),
+            get(move |request: HeaderMap| async move { serve(&script, &request, &[]) }),
         )
         .route(
             "/portal/app.css",
-            get(|request: HeaderMap| async move { serve(&STYLES, &request, &[]) }),
+            get(move |request: HeaderMap| async move { serve(&styles, &request, &[]) }),
         )
         .route(
             "/portal/config.json",

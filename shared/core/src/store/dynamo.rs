@@ -358,6 +358,29 @@ fn update_text(increment: &Increment, expression: &mut Expression) -> String {
     text
 }
 
+/// `REMOVE #rm0, #rm1 …` on a live item, on the condition that each attribute still holds the
+/// value given (`#rm0 = :rm0 AND …`): the update text and the condition with its placeholders.
+fn remove_unchanged_expression(attributes: &[(String, Value)], now: i64) -> (String, Expression) {
+    let mut expression = Expression::default();
+    expression
+        .values
+        .insert(":now".into(), AttributeValue::N(now.to_string()));
+    let mut removed = Vec::with_capacity(attributes.len());
+    let mut unchanged = vec![format!("attribute_exists(pk) AND {LIVE}")];
+    for (position, (name, value)) in attributes.iter().enumerate() {
+        expression
+            .names
+            .insert(format!("#rm{position}"), name.clone());
+        expression
+            .values
+            .insert(format!(":rm{position}"), to_attribute(value));
+        removed.push(format!("#rm{position}"));
+        unchanged.push(format!("#rm{position} = :rm{position}"));
+    }
+    expression.text = unchanged.join(" AND ");
+    (format!("REMOVE {}", removed.join(", ")), expression)
+}
+
 /// The item patterns of a transaction, one per operation.
 fn transaction_patterns(ops: &[WriteOp]) -> Vec<String> {
     ops.iter()
@@ -841,27 +864,12 @@ impl Store for DynamoStore {
                     TransactWriteItem::builder().condition_check(check.build().map_err(backend)?)
                 }
                 WriteOp::RemoveUnchanged { key, attributes } => {
-                    let mut expression = Expression::default();
-                    expression
-                        .values
-                        .insert(":now".into(), AttributeValue::N(now.to_string()));
-                    let mut removed = Vec::with_capacity(attributes.len());
-                    let mut unchanged = vec![format!("attribute_exists(pk) AND {LIVE}")];
-                    for (position, (name, value)) in attributes.iter().enumerate() {
-                        expression
-                            .names
-                            .insert(format!("#rm{position}"), name.clone());
-                        expression
-                            .values
-                            .insert(format!(":rm{position}"), to_attribute(value));
-                        removed.push(format!("#rm{position}"));
-                        unchanged.push(format!("#rm{position} = :rm{position}"));
-                    }
+                    let (update_text, expression) = remove_unchanged_expression(attributes, now);
                     let update = Update::builder()
                         .table_name(table)
                         .set_key(Some(key_attributes(key)))
-                        .update_expression(format!("REMOVE {}", removed.join(", ")))
-                        .condition_expression(unchanged.join(" AND "))
+                        .update_expression(update_text)
+                        .condition_expression(expression.text)
                         .set_expression_attribute_names(Some(expression.names))
                         .set_expression_attribute_values(Some(expression.values));
                     TransactWriteItem::builder().update(update.build().map_err(backend)?)
